@@ -1,0 +1,20 @@
+"""Helpers for the Bllossom notebook tutorials.
+
+What would distract from a lesson lives here: reading the machine, choosing a model and dtype,
+the model catalog, building offline stand-ins, and plotting. The lessons themselves stay in the
+notebooks.
+"""
+
+from .catalog import BLLOSSOM_SYSTEM_PROMPT, CATALOG, ModelEntry, catalog_entry, catalog_table
+from .choice import ModelChoice, choose_model, pick_dtype, pick_model
+from .errors import TutorialError
+from .loading import load_model, load_options
+from .memory import estimate_memory_gb, fits_in, llama_parameter_count
+from .runtime import RuntimeFacts, environment_report, runtime_facts
+
+__all__ = [
+    "BLLOSSOM_SYSTEM_PROMPT", "CATALOG", "ModelChoice", "ModelEntry", "RuntimeFacts",
+    "TutorialError", "catalog_entry", "catalog_table", "choose_model", "environment_report",
+    "estimate_memory_gb", "fits_in", "llama_parameter_count", "load_model", "load_options",
+    "pick_dtype", "pick_model", "runtime_facts",
+]

@@ -1,0 +1,104 @@
+"""Load what `pick_model` chose, through transformers' own API, with errors a learner can act on.
+
+Hub ids load from the Hugging Face hub (or its local cache); the offline stand-ins are built on
+this machine on first use. Weights load as safetensors only and never with `trust_remote_code`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from .choice import ModelChoice, pick_model
+from .errors import TutorialError
+
+def stand_in_folder(name: str):
+    """The local folder of an offline stand-in, building it the first time."""
+    if name == "tiny":
+        from .tiny_chat_model import tiny_chat_model_folder
+
+        return tiny_chat_model_folder()
+    raise TutorialError(f"No offline stand-in is named '{name}'.")
+
+
+def source_of(choice: ModelChoice) -> str:
+    """Where `from_pretrained` should read: a hub id, or a local folder."""
+    if choice.entry is not None and choice.entry.is_offline_stand_in:
+        return str(stand_in_folder(choice.name))
+    return choice.source
+
+
+@contextmanager
+def explained_load_errors(choice: ModelChoice):
+    """Turn the hub's, the GPU's and bitsandbytes' errors into one message that names the fix."""
+    import torch
+    from huggingface_hub import errors as hub_errors
+
+    source = choice.source
+    try:
+        yield
+    except TutorialError:
+        raise
+    except hub_errors.GatedRepoError as error:
+        raise TutorialError(
+            f"{source} is gated: accept its license on https://huggingface.co/{source} and log in "
+            "(Colab: add an HF_TOKEN secret; elsewhere: `hf auth login`)."
+        ) from error
+    except hub_errors.RepositoryNotFoundError as error:
+        raise TutorialError(
+            f"The hub has no model '{source}'. Check the spelling; Bllossom models were renamed "
+            "(the seed's MLP-KTLim/llama3-Bllossom is now MLP-KTLim/llama-3-Korean-Bllossom-8B). "
+            "Catalog names such as 8b, 3b and tiny always work."
+        ) from error
+    except (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled) as error:
+        raise TutorialError(
+            f"'{source}' is not in the local cache and the hub cannot be reached (offline). Connect "
+            "and unset HF_HUB_OFFLINE to download it once, or set BLLOSSOM_MODEL=tiny to use the "
+            "offline stand-in."
+        ) from error
+    except torch.cuda.OutOfMemoryError as error:
+        raise TutorialError(
+            f"The GPU ran out of memory loading {choice.name}. Restart the kernel to free it, then "
+            "use a smaller choice: BLLOSSOM_MODEL=8b:4bit (needs bitsandbytes) or BLLOSSOM_MODEL=3b."
+        ) from error
+    except ImportError as error:
+        if "bitsandbytes" in str(error):
+            raise TutorialError("4-bit loading needs bitsandbytes: pip install bitsandbytes, then "
+                                "restart the kernel.") from error
+        raise
+    except OSError as error:
+        if "safetensors" in str(error) or "model.safetensors" in str(error):
+            raise TutorialError(f"'{source}' has no safetensors weights; this tutorial loads "
+                                "safetensors only (pickled .bin files can run code).") from error
+        raise TutorialError(f"Could not load '{source}': {error}".splitlines()[0]) from error
+
+
+def load_options(choice: ModelChoice) -> dict:
+    """The keyword arguments `from_pretrained` gets for this choice (printed by lesson 01)."""
+    import torch
+
+    dtype = getattr(torch, choice.dtype)
+    options = dict(dtype=dtype, use_safetensors=True)
+    if choice.device == "cuda":
+        options["device_map"] = "auto"
+    if choice.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        options["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype)
+    return options
+
+
+def load_model(choice: ModelChoice | None = None):
+    """Tokenizer and causal LM for `choice` (default: `pick_model()` for this machine)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    choice = choice or pick_model()
+    if choice.entry is not None and choice.entry.kind != "text":
+        raise TutorialError(f"{choice.name} is a vision model; load it with helpers.load_vision_model.")
+    with explained_load_errors(choice):
+        source = source_of(choice)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, **load_options(choice))
+    model.eval()
+    return model, tokenizer

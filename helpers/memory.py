@@ -1,0 +1,49 @@
+"""How much GPU memory will a model need? Estimated before loading, checked after.
+
+Weights dominate: parameters times bytes per parameter. Under 4-bit (nf4) loading the linear
+layers take about half a byte per parameter plus their quantisation constants, while the
+embeddings and LM head stay in 16 bit. Generation needs headroom on top (activations and the
+KV cache), which `fits_in` adds.
+"""
+
+from __future__ import annotations
+
+BYTES_PER_PARAM = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0}
+NF4_BYTES_PER_PARAM = 0.5 + 0.127 / 8  # 4 bits, plus double-quantised absmax (~0.127 bits) per weight
+HEADROOM_FACTOR = 1.2  # activations, KV cache for a few thousand tokens, CUDA context
+HEADROOM_GB = 1.0
+
+
+def estimate_memory_gb(entry_or_params, dtype: str, embedding_params_billion: float = 0.0) -> float:
+    """Weight memory in GB (1e9 bytes) for a catalog entry, or a parameter count in billions.
+
+    `dtype` is "float32", "bfloat16", "float16" or "4bit".
+    """
+    if hasattr(entry_or_params, "params_billion"):
+        params = entry_or_params.params_billion
+        embedding_params_billion = entry_or_params.embedding_params_billion
+    else:
+        params = float(entry_or_params)
+    if dtype == "4bit":
+        linear = params - embedding_params_billion
+        return linear * NF4_BYTES_PER_PARAM + embedding_params_billion * 2.0
+    if dtype not in BYTES_PER_PARAM:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(BYTES_PER_PARAM)} or '4bit'")
+    return params * BYTES_PER_PARAM[dtype]
+
+
+def fits_in(weights_gb: float, gpu_total_gb: float) -> bool:
+    """Whether weights of this size leave room to generate on a GPU of this size."""
+    return weights_gb * HEADROOM_FACTOR + HEADROOM_GB <= gpu_total_gb
+
+
+def llama_parameter_count(config) -> int:
+    """Parameters of a Llama model computed from its config alone (no weights needed)."""
+    h, v, layers = config.hidden_size, config.vocab_size, config.num_hidden_layers
+    head_dim = getattr(config, "head_dim", None) or h // config.num_attention_heads
+    q_and_o = 2 * h * config.num_attention_heads * head_dim
+    k_and_v = 2 * h * config.num_key_value_heads * head_dim
+    mlp = 3 * h * config.intermediate_size
+    norms = 2 * h
+    embeddings = v * h * (1 if config.tie_word_embeddings else 2)
+    return layers * (q_and_o + k_and_v + mlp + norms) + h + embeddings
