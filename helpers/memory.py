@@ -15,7 +15,8 @@ HEADROOM_GB = 1.0
 
 
 def estimate_memory_gb(entry_or_params, dtype: str, embedding_params_billion: float = 0.0) -> float:
-    """Weight memory in GB (1e9 bytes) for a catalog entry, or a parameter count in billions.
+    """Weight memory in GB (1e9 bytes) for a catalog entry, or a parameter count in billions
+    (of which `embedding_params_billion` stay in 16 bit under 4-bit loading).
 
     `dtype` is "float32", "bfloat16", "float16" or "4bit".
     """
@@ -47,3 +48,9 @@ def llama_parameter_count(config) -> int:
     norms = 2 * h
     embeddings = v * h * (1 if config.tie_word_embeddings else 2)
     return layers * (q_and_o + k_and_v + mlp + norms) + h + embeddings
+
+
+def estimate_model_memory_gb(config, precision: str) -> float:
+    """Predicted weight memory of a Llama model from its config, before or after loading."""
+    embedding = config.vocab_size * config.hidden_size * (1 if config.tie_word_embeddings else 2)
+    return estimate_memory_gb(llama_parameter_count(config) / 1e9, precision, embedding / 1e9)

@@ -1,0 +1,317 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Loading Bllossom · 블로썸 불러오기
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/01_loading.ipynb)
+#
+# **What you will learn**
+# - what the Bllossom family is: its models, languages and licenses;
+# - how the hardware decides the model and the number format (bf16, fp16, 4-bit);
+# - how to load a tokenizer and a model with `AutoTokenizer` and `AutoModelForCausalLM`;
+# - how to read a model's config, count its parameters and predict its memory;
+# - what the Llama-3 chat template turns a conversation into, and how to get a first answer.
+#
+# **배울 내용**
+# - 블로썸(Bllossom) 모델 가족: 어떤 모델이 있고, 어떤 언어를 다루며, 라이선스는 무엇인지
+# - 하드웨어에 따라 모델과 숫자 형식(bf16, fp16, 4비트)을 고르는 방법
+# - `AutoTokenizer`와 `AutoModelForCausalLM`으로 토크나이저와 모델을 불러오는 방법
+# - 모델 설정(config)을 읽고, 파라미터 수를 세고, 메모리 사용량을 예측하는 방법
+# - Llama-3 채팅 템플릿이 대화를 어떤 문자열로 바꾸는지, 그리고 첫 답변을 받는 방법
+#
+# **Hardware · 하드웨어**: any machine. On a CPU (or offline) the notebook uses *Bllossom-tiny*,
+# a small stand-in trained on this machine; on a GPU it loads the real Bllossom (free Colab T4: the
+# 3B, or the 8B in 4-bit; 24 GB or more: the 8B in bf16).
+# 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 직접 학습한 작은 대체 모델
+# *Bllossom-tiny*를, GPU에서는 실제 블로썸을 불러옵니다 (무료 Colab T4: 3B 또는 4비트 8B, 24 GB 이상: bf16 8B).
+
+# %% [markdown]
+# **Setup.** On Colab this installs the tutorial's small `helpers` package; locally it comes from
+# `pip install -e .` (see the README). Then a short report says what machine we are on.
+#
+# **준비.** Colab에서는 이 튜토리얼의 `helpers` 패키지를 설치하고, 로컬에서는 `pip install -e .`로
+# 설치된 것을 씁니다. 이어서 지금 어떤 컴퓨터에서 실행 중인지 짧게 보여 줍니다.
+
+# %%
+import sys
+if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
+    import subprocess
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],
+                   check=True)
+import helpers
+facts = helpers.environment_report()
+
+# %% [markdown]
+# ## 1. The Bllossom family · 블로썸 모델 가족
+#
+# Bllossom is a Korean-English bilingual family built on Meta's Llama-3 by Seoultech's MLP lab
+# (서울과학기술대학교 MLP연구실). It strengthens Korean by linking Korean and English knowledge.
+# The catalog below is what the lessons use instead of typing ids by hand; `tiny` is this
+# tutorial's offline stand-in, not a Bllossom release.
+#
+# 블로썸은 서울과학기술대학교 MLP연구실이 Meta의 Llama-3를 바탕으로 만든 한국어-영어 이중 언어 모델
+# 가족입니다. 한국어와 영어 지식을 연결해 한국어 능력을 높였습니다. 아래 카탈로그는 레슨에서 모델 id를
+# 직접 입력하는 대신 사용하는 목록입니다. `tiny`는 블로썸 공개 모델이 아니라 이 튜토리얼의 오프라인
+# 대체 모델입니다.
+
+# %%
+helpers.show_table(helpers.catalog_table())
+
+# %% [markdown]
+# ## 2. Hardware decides the model · 하드웨어가 모델을 정합니다
+#
+# Weights take two bytes per parameter in bf16 or fp16, so the 8B needs about 16 GB before it has
+# generated a single token. bf16 keeps float32's range and is the safer format, but only GPUs of
+# compute capability 8 or more (A100, L4, H100) compute it natively; a T4 (7.5) gets fp16.
+# `pick_model` reads this machine and says what it chose and why.
+#
+# bf16과 fp16에서는 파라미터 하나가 2바이트이므로 8B 모델은 가중치만으로 약 16 GB가 필요합니다. bf16은
+# float32와 같은 범위를 가져 더 안전하지만, 연산 능력(compute capability) 8 이상인 GPU(A100, L4, H100)만
+# 직접 계산합니다. T4(7.5)에서는 fp16을 씁니다. `pick_model`은 이 컴퓨터를 살펴보고 무엇을 왜 골랐는지
+# 알려 줍니다.
+
+# %%
+choice = helpers.pick_model()
+
+# %% [markdown]
+# The decision is a plain function of the hardware facts, so we can ask what it *would* choose on
+# machines we do not have. Compare a free Colab T4, an L4, an A100 and a laptop.
+#
+# 이 결정은 하드웨어 정보만으로 정해지는 함수이므로, 지금 없는 컴퓨터에서 무엇을 고를지도 물어볼 수
+# 있습니다. 무료 Colab T4, L4, A100, 노트북 CPU를 비교해 봅시다.
+
+# %%
+machines = {
+    "Colab T4": helpers.RuntimeFacts(gpu_name="Tesla T4", compute_capability=(7, 5), gpu_total_gb=15.8),
+    "Colab T4 + bitsandbytes": helpers.RuntimeFacts(gpu_name="Tesla T4", compute_capability=(7, 5),
+                                                    gpu_total_gb=15.8, has_bitsandbytes=True),
+    "L4": helpers.RuntimeFacts(gpu_name="NVIDIA L4", compute_capability=(8, 9), gpu_total_gb=24.0),
+    "A100 40GB": helpers.RuntimeFacts(gpu_name="NVIDIA A100", compute_capability=(8, 0), gpu_total_gb=42.4),
+    "laptop CPU": helpers.RuntimeFacts(),
+}
+what_if = {name: helpers.choose_model(machine) for name, machine in machines.items()}
+helpers.show_table([{"machine": name, "model": c.name, "precision": "4-bit" if c.load_in_4bit else c.dtype,
+                     "device": c.device, "why": c.reason} for name, c in what_if.items()])
+
+# %% [markdown]
+# **Check yourself.** The T4 must not get bf16, the A100 must get the 8B in bf16, and a machine
+# without a GPU gets the stand-in.
+#
+# **확인해 보기.** T4는 bf16을 받으면 안 되고, A100은 bf16 8B를, GPU가 없는 컴퓨터는 대체 모델을 받아야 합니다.
+
+# %%
+assert what_if["Colab T4"].dtype == "float16" and what_if["Colab T4"].name == "3b"
+assert what_if["Colab T4 + bitsandbytes"].load_in_4bit and what_if["Colab T4 + bitsandbytes"].name == "8b"
+assert (what_if["A100 40GB"].name, what_if["A100 40GB"].dtype) == ("8b", "bfloat16")
+assert what_if["laptop CPU"].name == "tiny" and what_if["laptop CPU"].device == "cpu"
+print("All four choices match the rules above.")
+
+# %% [markdown]
+# ## 3. Load the tokenizer and the model · 토크나이저와 모델 불러오기
+#
+# This is the code you would write in your own project. `source` is a hub id such as
+# `MLP-KTLim/llama-3-Korean-Bllossom-8B`, or, for Bllossom-tiny, a local folder that is trained on
+# this machine the first time (about a minute). The options hold the dtype, the device map and,
+# for 4-bit, a `BitsAndBytesConfig`; weights load as safetensors only.
+#
+# 여러분의 프로젝트에서도 그대로 쓸 코드입니다. `source`는 `MLP-KTLim/llama-3-Korean-Bllossom-8B` 같은
+# 허브 id이거나, Bllossom-tiny의 경우 처음 한 번 이 컴퓨터에서 학습해 만든 로컬 폴더입니다(약 1분).
+# 옵션에는 dtype, device map, 그리고 4비트일 때 `BitsAndBytesConfig`가 들어 있으며, 가중치는 safetensors로만 읽습니다.
+
+# %%
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+with helpers.explained_load_errors(choice):  # turns hub, GPU and offline errors into advice
+    source = helpers.source_of(choice)
+    options = helpers.load_options(choice)
+    print("from_pretrained options:", options)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source, **options)
+print(type(model).__name__, "on", model.device, "in", model.dtype)
+
+# %% [markdown]
+# ## 4. Read the config · 설정 읽기
+#
+# The config says how big the model is: vocabulary, layers, attention heads (Llama-3 shares each
+# key-value head among several query heads), the context length and RoPE's base frequency theta.
+#
+# 설정(config)은 모델의 크기를 알려 줍니다: 어휘 수, 층 수, 어텐션 헤드 수(Llama-3는 여러 쿼리 헤드가
+# 키-값 헤드 하나를 나눠 씁니다), 문맥 길이, 그리고 RoPE의 기준 주파수 theta입니다.
+
+# %%
+config = model.config
+config_rows = [
+    {"field": "vocab_size", "value": config.vocab_size},
+    {"field": "num_hidden_layers", "value": config.num_hidden_layers},
+    {"field": "hidden_size", "value": config.hidden_size},
+    {"field": "num_attention_heads", "value": config.num_attention_heads},
+    {"field": "num_key_value_heads", "value": config.num_key_value_heads},
+    {"field": "max_position_embeddings", "value": config.max_position_embeddings},
+    {"field": "rope_theta", "value": config.rope_parameters["rope_theta"]},
+]
+helpers.show_table(config_rows)
+
+# %% [markdown]
+# **Check yourself.** Bllossom-8B and the stand-in share Llama-3's vocabulary of 128,256 tokens, so
+# the same text becomes the same token ids in both.
+#
+# **확인해 보기.** Bllossom-8B와 대체 모델은 Llama-3의 어휘 128,256개를 똑같이 쓰므로, 같은 글은 두 모델에서
+# 같은 토큰 id가 됩니다.
+
+# %%
+assert config.vocab_size == len(tokenizer) == 128256
+assert tokenizer.convert_tokens_to_ids("<|eot_id|>") == 128009
+print("vocabulary:", len(tokenizer), "tokens; <|eot_id|> is id", tokenizer.convert_tokens_to_ids("<|eot_id|>"))
+
+# %% [markdown]
+# ## 5. Parameters and memory · 파라미터와 메모리
+#
+# Count the parameters, then compare two numbers: the memory we *predicted* from the config alone
+# (parameters times bytes per parameter) and what the loaded model *reports* with
+# `get_memory_footprint()`.
+#
+# 파라미터 수를 센 다음, 설정만으로 *예측한* 메모리(파라미터 수 × 파라미터당 바이트)와 불러온 모델이
+# `get_memory_footprint()`로 *알려 주는* 값을 비교합니다.
+
+# %%
+parameters = sum(p.numel() for p in model.parameters())
+precision = "4bit" if choice.load_in_4bit else choice.dtype
+predicted_gb = helpers.estimate_model_memory_gb(config, precision)
+measured_gb = model.get_memory_footprint() / 1e9
+print(f"parameters       : {parameters:,} (config formula: {helpers.llama_parameter_count(config):,})")
+print(f"predicted weights: {predicted_gb:.4f} GB in {precision}")
+print(f"measured footprint: {measured_gb:.4f} GB")
+
+# %% [markdown]
+# **Check yourself.** The prediction should agree with the footprint within 5%.
+#
+# **확인해 보기.** 예측값과 실제 값의 차이가 5% 안이어야 합니다.
+
+# %%
+assert abs(predicted_gb - measured_gb) / measured_gb < 0.05, (predicted_gb, measured_gb)
+print(f"prediction off by {100 * abs(predicted_gb - measured_gb) / measured_gb:.2f}%")
+
+# %% [markdown]
+# The same arithmetic for the real models tells you what fits where. The lines are the memory of
+# a free Colab T4, an L4 and an A100; leave room above the bar for generation (about 20% plus 1 GB).
+#
+# 같은 계산으로 실제 모델이 어느 GPU에 들어가는지 알 수 있습니다. 가로선은 무료 Colab T4, L4, A100의
+# 메모리입니다. 생성에 쓸 여유(약 20% + 1 GB)도 남겨 두어야 합니다.
+
+# %%
+estimates = [{"model": name, "precision": precision_name,
+              "GB": round(helpers.estimate_memory_gb(helpers.CATALOG[name], precision_name), 1)}
+             for name in ("8b", "3b") for precision_name in ("bfloat16", "float16", "4bit")]
+helpers.show_table(estimates)
+helpers.plot_memory_estimates(estimates);
+
+# %% [markdown]
+# **Check yourself.** The 8B in 16 bit does not fit a 15 GB T4 with room to generate, while the
+# 8B in 4-bit and the 3B in fp16 do.
+#
+# **확인해 보기.** 16비트 8B는 15 GB T4에 여유 있게 들어가지 않지만, 4비트 8B와 fp16 3B는 들어갑니다.
+
+# %%
+gb = {(row["model"], row["precision"]): row["GB"] for row in estimates}
+assert not helpers.fits_in(gb["8b", "float16"], 15.0)
+assert helpers.fits_in(gb["8b", "4bit"], 15.0) and helpers.fits_in(gb["3b", "float16"], 15.0)
+print("T4: 8B fp16 no, 8B 4-bit yes, 3B fp16 yes")
+
+# %% [markdown]
+# ## 6. The chat template · 채팅 템플릿
+#
+# A chat model reads one long string with special tokens that mark who speaks. The tokenizer's
+# chat template builds it from a list of messages. Here are the model card's system prompt and
+# its example question.
+#
+# 채팅 모델은 누가 말하는지 특수 토큰으로 표시한 긴 문자열 하나를 읽습니다. 토크나이저의 채팅 템플릿이
+# 메시지 목록으로 이 문자열을 만듭니다. 모델 카드의 시스템 프롬프트와 예시 질문을 넣어 봅시다.
+
+# %%
+messages = [
+    {"role": "system", "content": helpers.BLLOSSOM_SYSTEM_PROMPT},
+    {"role": "user", "content": "서울과학기술대학교 MLP연구실에 대해 소개해줘"},
+]
+prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+print(prompt)
+
+# %% [markdown]
+# **Check yourself.** The string starts with exactly one `<|begin_of_text|>`, every turn ends
+# with `<|eot_id|>`, and it ends with the assistant's header so the model writes the reply next.
+#
+# **확인해 보기.** 문자열은 `<|begin_of_text|>` 하나로 시작하고, 각 차례는 `<|eot_id|>`로 끝나며, 마지막은
+# assistant 머리말이어서 모델이 바로 이어서 답을 씁니다.
+
+# %%
+assert prompt.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n")
+assert prompt.count("<|begin_of_text|>") == 1 and prompt.count("<|eot_id|>") == 2
+assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+print("The prompt has the Llama-3 shape.")
+
+# %% [markdown]
+# ## 7. A first answer · 첫 답변
+#
+# `apply_chat_template(..., return_dict=True)` gives the ids and attention mask together (in
+# transformers 5 a tensor alone is no longer returned). We generate with the card's settings, stop
+# at `<|eot_id|>`, and decode only the new tokens. `set_seed` makes the sampled answer repeatable.
+#
+# `apply_chat_template(..., return_dict=True)`는 토큰 id와 어텐션 마스크를 함께 돌려줍니다(transformers 5에서는
+# 텐서 하나만 돌려주지 않습니다). 모델 카드의 설정으로 생성하고, `<|eot_id|>`에서 멈추며, 새로 만든 토큰만
+# 디코딩합니다. `set_seed`로 샘플링한 답을 다시 똑같이 얻을 수 있습니다.
+
+# %%
+from transformers import set_seed
+
+set_seed(0)
+inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
+                                       return_tensors="pt").to(model.device)
+terminators = [tokenizer.convert_tokens_to_ids(t) for t in ("<|end_of_text|>", "<|eot_id|>")]
+output = model.generate(**inputs, eos_token_id=terminators, max_new_tokens=256, do_sample=True,
+                        temperature=0.6, top_p=0.9, repetition_penalty=1.1)
+answer = tokenizer.decode(output[0, inputs["input_ids"].shape[-1]:], skip_special_tokens=True)
+print(answer)
+
+# %% [markdown]
+# On Bllossom-tiny the answer comes from the few hundred sentences it was trained on here; the
+# real model writes its own. Either way the reply is Korean text without special tokens.
+#
+# Bllossom-tiny의 답은 이 컴퓨터에서 학습한 수백 개의 문장에서 나오고, 실제 모델은 스스로 답을 씁니다.
+# 어느 쪽이든 답은 특수 토큰이 없는 한국어 문장이어야 합니다.
+
+# %%
+import re
+
+assert answer.strip(), "the model produced an empty answer"
+assert "<|" not in answer and re.search("[가-힣]", answer)
+print(f"{len(answer)} characters of Korean, no special tokens.")
+
+# %% [markdown]
+# ## 8. Troubleshooting · 문제 해결
+#
+# | Symptom · 증상 | What to do · 해결 방법 |
+# |---|---|
+# | `CUDA out of memory` | Restart the kernel, then `BLLOSSOM_MODEL=8b:4bit` (needs `bitsandbytes`) or `BLLOSSOM_MODEL=3b`. 커널을 재시작하고 4비트 8B나 3B를 고르세요. |
+# | bf16 on a T4 is slow or fails · T4에서 bf16이 느리거나 실패 | A T4 (compute capability 7.5) only emulates bf16; `pick_dtype` gives fp16 there. T4는 bf16을 흉내만 내므로 fp16을 씁니다. |
+# | Offline · 오프라인 | Without the hub a model must be in the local cache; otherwise `BLLOSSOM_MODEL=tiny`. 허브 없이 쓰려면 캐시에 있어야 하고, 아니면 tiny를 쓰세요. |
+# | Gated or renamed id · 접근 제한 또는 바뀐 id | Accept the license on the hub and log in. The seed's `MLP-KTLim/llama3-Bllossom` is now `MLP-KTLim/llama-3-Korean-Bllossom-8B`. 허브에서 라이선스에 동의하고 로그인하세요. 옛 id는 새 id로 바뀌었습니다. |
+# | Double `<|begin_of_text|>` | Don't tokenize an already templated string with special tokens; see notebook 02. 템플릿을 적용한 문자열을 다시 토큰화할 때 특수 토큰을 또 넣지 마세요(02 참고). |
+#
+# Mistakes get a short message that names the fix instead of a long traceback. Try one:
+#
+# 실수하면 긴 트레이스백 대신 해결 방법을 알려 주는 짧은 메시지가 나옵니다. 하나 시험해 봅시다.
+
+# %%
+try:
+    helpers.choose_model(facts, override="bllossom-9000")
+except helpers.TutorialError as error:
+    message = str(error)
+print(message)
+assert "Known names" in message
+assert helpers.choose_model(facts, override="MLP-KTLim/llama3-Bllossom").name == "8b"  # the old id still works
