@@ -47,11 +47,12 @@ def load_corpus(path: Path | None = None) -> list[dict]:
 
 
 @contextmanager
-def _torch_threads(count: int):
+def deterministic_torch(threads: int):
+    """A fixed thread count, so the same recipe gives the same bytes on the same machine."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(count)
+    torch.set_num_threads(threads)
     try:
         yield
     finally:
@@ -59,8 +60,8 @@ def _torch_threads(count: int):
 
 
 def _conversations(pairs: list[dict], rng: random.Random, two_turn: int) -> list[list[dict]]:
-    """Single-turn chats with the card's system prompt, plus a few two-turn chats so that a
-    conversation with history still gets the right answer."""
+    """Single-turn chats with the card's system prompt, plus a few two-turn chats (the tiny
+    model follows those; a history it never saw can still throw it off)."""
     chats = []
     for pair in pairs:
         chats.append([{"role": "system", "content": BLLOSSOM_SYSTEM_PROMPT},
@@ -115,7 +116,7 @@ def train_tiny_chat_model(folder: Path, epochs: int | None = None, log=print) ->
     row_of = {token: index for index, token in enumerate(readable)}
     unused_log_count = math.log(VOCAB_SIZE - len(writable))
 
-    with _torch_threads(settings["threads"]):
+    with deterministic_torch(settings["threads"]):
         torch.manual_seed(settings["seed"])
         model = LlamaForCausalLM(LlamaConfig(**ARCHITECTURE))
         head = torch.nn.Parameter(model.lm_head.weight.detach()[writable].clone())
@@ -146,7 +147,10 @@ def train_tiny_chat_model(folder: Path, epochs: int | None = None, log=print) ->
                     for position in range(1, len(tokens)):  # predict token t from position t-1
                         if learn[position]:
                             targets[row, position - 1] = column[tokens[position]]
-                hidden = body(inputs_embeds=embeddings[ids], attention_mask=mask).last_hidden_state
+                # A one-hot product instead of indexing: its gradient sums in a fixed order,
+                # where indexing's scatter-add does not, so the weights come out bit-identical.
+                one_hot = torch.nn.functional.one_hot(ids, len(readable)).to(embeddings.dtype)
+                hidden = body(inputs_embeds=one_hot @ embeddings, attention_mask=mask).last_hidden_state
                 chosen = targets >= 0
                 logits = hidden[chosen] @ head.T
                 unused = torch.full((logits.shape[0], 1), unused_log_count)
