@@ -102,3 +102,21 @@ def load_model(choice: ModelChoice | None = None):
         model = AutoModelForCausalLM.from_pretrained(source, **load_options(choice))
     model.eval()
     return model, tokenizer
+
+
+def about_model(choice: ModelChoice) -> str:
+    """One honest sentence on what the chosen model is; for a stand-in, what it was trained on."""
+    import json
+    from pathlib import Path
+
+    entry = choice.entry
+    if entry is None:
+        return f"{choice.source}: a model you chose; its model card says what it is."
+    text = f"{entry.name}: {entry.notes}"
+    if entry.is_offline_stand_in:
+        facts_file = Path(source_of(choice)) / "training_facts.json"
+        if facts_file.exists():
+            facts = json.loads(facts_file.read_text())
+            text += (f" Trained on this machine on {facts['pairs']} question-answer pairs "
+                     f"({facts['examples']} chats) in {facts['seconds']} s.")
+    return text

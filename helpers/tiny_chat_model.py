@@ -34,7 +34,7 @@ ARCHITECTURE = dict(
     tie_word_embeddings=False, bos_token_id=128000, eos_token_id=128009,
 )
 TRAINING = dict(epochs=24, batch_size=8, learning_rate=5e-3, warmup_steps=30, seed=0,
-                threads=2, two_turn_examples=40)
+                threads=1, two_turn_examples=40)
 # The card's generation settings, so `generate()` with no arguments behaves like Bllossom-8B.
 GENERATION = dict(bos_token_id=128000, eos_token_id=[128001, 128009], do_sample=True,
                   temperature=0.6, top_p=0.9, max_new_tokens=64)
@@ -48,7 +48,8 @@ def load_corpus(path: Path | None = None) -> list[dict]:
 
 @contextmanager
 def deterministic_torch(threads: int):
-    """A fixed thread count, so the same recipe gives the same bytes on the same machine."""
+    """One fixed thread count, so the same recipe gives the same bytes (and a busy machine does
+    not stall two threads waiting on each other)."""
     import torch
 
     before = torch.get_num_threads()
@@ -147,10 +148,10 @@ def train_tiny_chat_model(folder: Path, epochs: int | None = None, log=print) ->
                     for position in range(1, len(tokens)):  # predict token t from position t-1
                         if learn[position]:
                             targets[row, position - 1] = column[tokens[position]]
-                # A one-hot product instead of indexing: its gradient sums in a fixed order,
-                # where indexing's scatter-add does not, so the weights come out bit-identical.
-                one_hot = torch.nn.functional.one_hot(ids, len(readable)).to(embeddings.dtype)
-                hidden = body(inputs_embeds=one_hot @ embeddings, attention_mask=mask).last_hidden_state
+                # F.embedding rather than indexing: its gradient sums rows in a fixed order, where
+                # indexing's parallel scatter-add does not, so the weights come out bit-identical.
+                vectors = torch.nn.functional.embedding(ids, embeddings)
+                hidden = body(inputs_embeds=vectors, attention_mask=mask).last_hidden_state
                 chosen = targets >= 0
                 logits = hidden[chosen] @ head.T
                 unused = torch.full((logits.shape[0], 1), unused_log_count)
@@ -189,7 +190,7 @@ def tiny_chat_model_folder(log=print) -> Path:
 
     def build(folder: Path) -> None:
         if log:
-            log("Training Bllossom-tiny on this machine (once; about a minute on 2 CPU cores)...")
+            log("Training Bllossom-tiny on this machine (once; about a minute on one CPU core)...")
         facts = train_tiny_chat_model(folder, log=log)
         if log:
             log(f"  done in {facts['seconds']} s on {facts['pairs']} question-answer pairs.")

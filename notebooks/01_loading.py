@@ -135,6 +135,7 @@ with helpers.explained_load_errors(choice):  # turns hub, GPU and offline errors
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(source, **options)
 print(type(model).__name__, "on", model.device, "in", model.dtype)
+print(helpers.about_model(choice))  # the real Bllossom writes new text; Bllossom-tiny only repeats its corpus
 
 # %% [markdown]
 # ## 4. Read the config · 설정 읽기

@@ -1,0 +1,46 @@
+"""The README's two commands, CI and the conda file agree with each other and with pyproject."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _readme_commands() -> list[str]:
+    return re.findall(r"```bash\n(python3 -m venv .+)\n```", README)
+
+
+def test_readme_has_the_two_newcomer_commands():
+    setup_and_run, setup_and_test = _readme_commands()
+    assert setup_and_run.startswith("python3 -m venv .venv") and "torch==2.13.0" in setup_and_run
+    assert setup_and_run.endswith("-m helpers.run_notebooks")
+    assert setup_and_test.endswith("-m pytest") and "HF_HUB_OFFLINE=1" in setup_and_test
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert _readme_commands()[1] in ci.splitlines()
+
+
+def test_torch_is_installed_before_the_project():
+    for command in _readme_commands():
+        assert command.index("torch==2.13.0") < command.index("-e \".[")
+
+
+def test_conda_environment_installs_the_project_instead_of_a_second_list():
+    conda = (ROOT / "environment.yml").read_text()
+    assert "-e .[test]" in conda
+    assert "transformers" not in conda and "torch" not in conda
+
+
+def test_pyproject_lists_the_packages_the_tutorial_needs():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=\[ ]", dep)[0].lower() for dep in project["dependencies"]}
+    assert {"torch", "transformers", "accelerate", "ipywidgets"} <= names
+    extras = " ".join(sum(project["optional-dependencies"].values(), []))
+    for package in ("jupyterlab", "nbval", "pytest", "bitsandbytes"):
+        assert package in extras
