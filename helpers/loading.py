@@ -27,6 +27,18 @@ def source_of(choice: ModelChoice) -> str:
     return choice.source
 
 
+def offline_message(source: str) -> str:
+    return (f"'{source}' is not in the local cache and the hub cannot be reached (offline). Connect "
+            "and unset HF_HUB_OFFLINE to download it once, or set BLLOSSOM_MODEL=tiny to use the "
+            "offline stand-in.")
+
+
+def not_found_message(source: str) -> str:
+    return (f"The hub has no model '{source}'. Check the spelling; Bllossom models were renamed "
+            "(the seed's MLP-KTLim/llama3-Bllossom is now MLP-KTLim/llama-3-Korean-Bllossom-8B). "
+            "Catalog names such as 8b, 3b and tiny always work.")
+
+
 @contextmanager
 def explained_load_errors(choice: ModelChoice):
     """Turn the hub's, the GPU's and bitsandbytes' errors into one message that names the fix."""
@@ -44,17 +56,9 @@ def explained_load_errors(choice: ModelChoice):
             "(Colab: add an HF_TOKEN secret; elsewhere: `hf auth login`)."
         ) from error
     except hub_errors.RepositoryNotFoundError as error:
-        raise TutorialError(
-            f"The hub has no model '{source}'. Check the spelling; Bllossom models were renamed "
-            "(the seed's MLP-KTLim/llama3-Bllossom is now MLP-KTLim/llama-3-Korean-Bllossom-8B). "
-            "Catalog names such as 8b, 3b and tiny always work."
-        ) from error
+        raise TutorialError(not_found_message(source)) from error
     except (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled) as error:
-        raise TutorialError(
-            f"'{source}' is not in the local cache and the hub cannot be reached (offline). Connect "
-            "and unset HF_HUB_OFFLINE to download it once, or set BLLOSSOM_MODEL=tiny to use the "
-            "offline stand-in."
-        ) from error
+        raise TutorialError(offline_message(source)) from error
     except torch.cuda.OutOfMemoryError as error:
         raise TutorialError(
             f"The GPU ran out of memory loading {choice.name}. Restart the kernel to free it, then "
@@ -65,11 +69,16 @@ def explained_load_errors(choice: ModelChoice):
             raise TutorialError("4-bit loading needs bitsandbytes: pip install bitsandbytes, then "
                                 "restart the kernel.") from error
         raise
-    except OSError as error:
-        if "safetensors" in str(error) or "model.safetensors" in str(error):
+    except OSError as error:  # transformers re-raises most hub problems as OSError
+        text = str(error)
+        if "safetensors" in text:
             raise TutorialError(f"'{source}' has no safetensors weights; this tutorial loads "
                                 "safetensors only (pickled .bin files can run code).") from error
-        raise TutorialError(f"Could not load '{source}': {error}".splitlines()[0]) from error
+        if "couldn't connect" in text or "offline" in text.lower():
+            raise TutorialError(offline_message(source)) from error
+        if "not a valid model identifier" in text:
+            raise TutorialError(not_found_message(source)) from error
+        raise TutorialError(f"Could not load '{source}': {text}".splitlines()[0]) from error
 
 
 def load_options(choice: ModelChoice) -> dict:
