@@ -105,7 +105,9 @@ class TokenPiece:
 
     @property
     def label(self) -> str:
-        return self.text if self.text is not None else "".join(f"<0x{b:02X}>" for b in self.raw)
+        from .vocab_expansion import readable
+
+        return self.text if self.text is not None else readable(self.raw)
 
 
 def token_pieces(tokenizer, text: str) -> list[TokenPiece]:

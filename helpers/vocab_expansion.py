@@ -15,6 +15,7 @@ Three steps, each one function that notebook 04 calls and explains:
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from functools import lru_cache
@@ -101,13 +102,21 @@ def token_bytes(token: str) -> bytes:
     return bytes(table[c] for c in token)
 
 
+def _bytes_as_hex(error: UnicodeDecodeError):
+    return "".join(f"<0x{b:02X}>" for b in error.object[error.start: error.end]), error.end
+
+
+codecs.register_error("tutorial-hex", _bytes_as_hex)
+
+
+def readable(raw: bytes) -> str:
+    """Bytes as text, with bytes that are not part of a whole character shown as <0xNN>."""
+    return raw.decode("utf-8", errors="tutorial-hex")
+
+
 def token_text(token: str) -> str:
-    """A byte-level token as readable text; bytes that are not whole characters show as <0xNN>."""
-    raw = token_bytes(token)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "".join(f"<0x{b:02X}>" for b in raw)
+    """A byte-level token string such as 'Ġíķľ' as readable text (' 한'), partial bytes as <0xNN>."""
+    return readable(token_bytes(token))
 
 
 def _is_whole_korean(token: str) -> bool:
@@ -131,6 +140,17 @@ def _cut(word: str, ranks: dict[tuple[str, str], int]) -> list[str]:
         _, i = min(pairs)
         pieces[i: i + 2] = [pieces[i] + pieces[i + 1]]
     return pieces
+
+
+def korean_candidates(korean_bpe, old_vocab: dict[str, int]) -> list[str]:
+    """The Korean BPE's tokens that the old vocabulary lacks, most useful first.
+
+    Only tokens of whole characters with Hangul in them: byte fragments of a syllable (which a
+    byte-level BPE also learns) are unreadable and help little on their own.
+    """
+    learned = korean_bpe.get_vocab()
+    return [token for token in sorted(learned, key=learned.get)
+            if token not in old_vocab and _is_whole_korean(token)]
 
 
 def append_korean_tokens(base_tokenizer, korean_bpe, vocab_size: int):
@@ -158,11 +178,10 @@ def append_korean_tokens(base_tokenizer, korean_bpe, vocab_size: int):
         raise TutorialError("The base tokenizer's ids have gaps or repeats, so new ids cannot "
                             "simply follow the old ones.")
     ranks = {pair: rank for rank, pair in enumerate(merges)}
-    learned = korean_bpe.get_vocab()
-    for token in sorted(learned, key=learned.get):  # in the order the Korean BPE learned them
+    for token in korean_candidates(korean_bpe, vocab):
         if len(vocab) >= vocab_size:
             break
-        if token in vocab or not _is_whole_korean(token):
+        if token in vocab:  # added already, as a step on the way to a longer token
             continue
         pieces = _cut(token, ranks)  # how the tokenizer built so far cuts it
         joined = pieces[0]
