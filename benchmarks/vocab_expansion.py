@@ -34,7 +34,7 @@ def main() -> None:
     texts = fertility.load_eval_texts()
     print(f"load Llama-3 tokenizer (cached): {load_seconds:6.2f} s")
     print(f"train Korean BPE               : {train_seconds:6.2f} s  ({len(corpus)} paragraphs)")
-    print(f"append {NEW_TOKENS:,} tokens           : {append_seconds:6.2f} s")
+    print(f"append {NEW_TOKENS:,} tokens            : {append_seconds:6.2f} s")
     print(f"expansion total                : {train_seconds + append_seconds:6.2f} s  (target < 20 s)")
     for language, text in texts.items():
         old, new = fertility.fertility(llama3, text), fertility.fertility(expanded, text)

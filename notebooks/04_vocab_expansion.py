@@ -519,9 +519,10 @@ for name, repo_id in HUB_TOKENIZERS.items():
 for name, hub_tokenizer in hub.items():
     hub_vocab = hub_tokenizer.get_vocab()
     kept = sum(hub_vocab.get(token) == token_id for token, token_id in old_vocab.items())
+    characters = fertility.characters_in_window(hub_tokenizer, eval_texts["ko"])
     print(f"{name}: {len(hub_tokenizer):,} tokens; {kept:,} of Llama-3's {len(old_vocab):,} keep their id; "
-          f"Korean fits {fertility.characters_in_window(hub_tokenizer, eval_texts['ko']):,} characters "
-          f"in 8,192 tokens (Llama-3: {window['Llama-3', 'ko']:,}, ours: {window['expanded', 'ko']:,}).")
+          f"Korean fits {characters:,} characters in 8,192 tokens, {characters / window['Llama-3', 'ko'] - 1:+.1%} "
+          f"over Llama-3 (card: about {CARD_CLAIM:+.0%}; ours: {korean_gain:+.1%}).")
 if hub:
     helpers.show_table(fertility.fertility_table({**hub, "ours": expanded}, eval_texts))
 
