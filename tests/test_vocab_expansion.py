@@ -1,0 +1,249 @@
+"""Vocabulary expansion: old ids and special tokens stay put, text round-trips, Korean gets
+cheaper while English does not change, new embedding rows are the mean of their pieces, and
+every bad input gets a TutorialError that says what to do."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from helpers import TutorialError, fertility, vocab_expansion
+from helpers.llama3_tokenizer import SPECIAL_IDS, load_llama3_tokenizer
+
+NEW_TOKENS = 1024
+
+
+@pytest.fixture(scope="module")
+def llama3():
+    return load_llama3_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def korean_bpe(llama3):
+    return vocab_expansion.train_korean_bpe(vocab_expansion.load_korean_corpus(), llama3)
+
+
+@pytest.fixture(scope="module")
+def expanded(llama3, korean_bpe):
+    return vocab_expansion.append_korean_tokens(llama3, korean_bpe, len(llama3) + NEW_TOKENS)
+
+
+@pytest.fixture(scope="module")
+def reloaded(expanded, tmp_path_factory):
+    """The expanded tokenizer after a save and a fresh load: where renumbering would show."""
+    from transformers import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("expanded")
+    expanded.save_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+@pytest.fixture(scope="module")
+def eval_texts():
+    return fertility.load_eval_texts()
+
+
+# --- the data -------------------------------------------------------------------------------
+
+def test_held_out_text_is_not_in_the_training_corpus(eval_texts):
+    corpus = "\n".join(vocab_expansion.load_korean_corpus())
+    sentences = [s.strip() for s in eval_texts["ko"].replace("\n", " ").split(". ") if len(s.strip()) > 15]
+    assert sentences and not [s for s in sentences if s in corpus]
+
+
+def test_corpus_is_korean_and_large_enough_for_a_useful_bpe():
+    corpus = vocab_expansion.load_korean_corpus()
+    assert sum(map(len, corpus)) > 20_000 and vocab_expansion.hangul_share(corpus) > 0.9
+
+
+# --- the tokenizer --------------------------------------------------------------------------
+
+def test_vocabulary_grows_to_the_requested_size(llama3, expanded):
+    assert len(expanded) == len(llama3) + NEW_TOKENS
+    assert sorted(expanded.get_vocab().values()) == list(range(len(expanded)))
+
+
+@pytest.mark.parametrize("which", ["in memory", "after save and reload"])
+def test_every_old_token_keeps_its_id(llama3, expanded, reloaded, which):
+    tokenizer = expanded if which == "in memory" else reloaded
+    new_vocab = tokenizer.get_vocab()
+    moved = {token: (old_id, new_vocab.get(token)) for token, old_id in llama3.get_vocab().items()
+             if new_vocab.get(token) != old_id}
+    assert not moved, f"{len(moved)} old tokens moved, e.g. {list(moved.items())[:3]}"
+
+
+@pytest.mark.parametrize("which", ["in memory", "after save and reload"])
+def test_special_tokens_keep_their_ids(llama3, expanded, reloaded, which):
+    tokenizer = expanded if which == "in memory" else reloaded
+    for token, token_id in SPECIAL_IDS.items():
+        assert tokenizer.convert_tokens_to_ids(token) == token_id
+    assert tokenizer.added_tokens_decoder.keys() == llama3.added_tokens_decoder.keys()
+    assert all(str(tokenizer.added_tokens_decoder[i]) == str(llama3.added_tokens_decoder[i])
+               for i in llama3.added_tokens_decoder)
+    assert (tokenizer.bos_token_id, tokenizer.eos_token_id) == (128000, 128009)
+    chat = [{"role": "user", "content": "안녕하세요"}]
+    assert tokenizer.apply_chat_template(chat, tokenize=False) == llama3.apply_chat_template(chat, tokenize=False)
+
+
+@pytest.mark.parametrize("language", ["ko", "en", "mixed"])
+def test_decode_encode_round_trips_on_held_out_text(reloaded, eval_texts, language):
+    text = eval_texts[language] if language != "mixed" else \
+        "\n\n".join(f"{k} ({e})" for k, e in zip(eval_texts["ko"].split("\n"), eval_texts["en"].split("\n")))
+    ids = reloaded(text, add_special_tokens=False)["input_ids"]
+    assert reloaded.decode(ids) == text
+
+
+def test_round_trip_keeps_special_tokens_in_a_chat_prompt(expanded, eval_texts):
+    prompt = expanded.apply_chat_template([{"role": "user", "content": eval_texts["ko"][:300]}],
+                                          tokenize=False, add_generation_prompt=True)
+    ids = expanded(prompt, add_special_tokens=False)["input_ids"]
+    assert ids.count(128009) == 1 and ids[0] == 128000
+    assert expanded.decode(ids) == prompt
+
+
+def test_korean_fertility_drops_and_english_does_not_change(llama3, reloaded, eval_texts):
+    assert fertility.count_tokens(reloaded, eval_texts["ko"]) < 0.9 * fertility.count_tokens(llama3, eval_texts["ko"])
+    assert reloaded(eval_texts["en"])["input_ids"] == llama3(eval_texts["en"])["input_ids"]
+    assert fertility.characters_in_window(reloaded, eval_texts["ko"]) > \
+        fertility.characters_in_window(llama3, eval_texts["ko"])
+
+
+def test_every_new_token_is_reachable(expanded, llama3):
+    """Each new token, as a word on its own, comes out as itself: no dead vocabulary entries."""
+    model = expanded.backend_tokenizer.model
+    new = expanded.convert_ids_to_tokens(list(range(len(llama3), len(expanded))))
+    unreachable = [t for t in new if [p.value for p in model.tokenize(t)] != [t]]
+    assert not unreachable, [vocab_expansion.token_text(t) for t in unreachable[:5]]
+
+
+def test_new_tokens_are_mostly_whole_korean_words(expanded, llama3):
+    texts = [vocab_expansion.token_text(t)
+             for t in expanded.convert_ids_to_tokens(list(range(len(llama3), len(expanded))))]
+    whole = [t for t in texts if "<0x" not in t]
+    assert len(whole) > 0.95 * len(texts)
+    assert all(fertility.HANGUL_SYLLABLE.search(t) for t in whole)
+
+
+def test_training_is_deterministic(llama3, korean_bpe):
+    again = vocab_expansion.train_korean_bpe(vocab_expansion.load_korean_corpus(), llama3)
+    assert again.get_vocab() == korean_bpe.get_vocab()
+
+
+def test_korean_bpe_cuts_words_like_llama3(llama3, korean_bpe):
+    text = "Hello, 세상! 123,456 tokens."
+    ours = [w for w, _ in korean_bpe.pre_tokenizer.pre_tokenize_str(text)]
+    theirs = [w for w, _ in llama3.backend_tokenizer.pre_tokenizer.pre_tokenize_str(text)]
+    assert ours == theirs
+
+
+# --- token spans and fertility --------------------------------------------------------------
+
+def test_token_pieces_rebuild_the_text_and_find_split_syllables(llama3):
+    text = "토크나이저는 문장을 쪼갭니다."
+    pieces = fertility.token_pieces(llama3, text)
+    assert b"".join(p.raw for p in pieces) == text.encode()
+    split = fertility.split_characters(pieces)
+    assert split and all(b"".join(p.raw for p in group).decode().strip() == chars for chars, group in split)
+    assert not fertility.split_characters(fertility.token_pieces(llama3, "plain English text"))
+    shown = repr(fertility.token_spans(llama3, text))
+    assert "<0x" in shown and "|" in shown
+    assert "dashed" in fertility.token_spans(llama3, text)._repr_html_()
+
+
+def test_fertility_measures(llama3):
+    korean = fertility.fertility(llama3, "한국어 문장 하나")
+    english = fertility.fertility(llama3, "one English sentence")
+    assert korean["tokens/syllable"] > 0 and english["tokens/syllable"] is None
+    assert korean["tokens/char"] == korean["tokens"] / 7 and english["tokens/word"] == english["tokens"] / 3
+    assert english["bytes/token"] == len("one English sentence") / english["tokens"]
+
+
+def test_fertility_of_empty_text_is_a_clear_error(llama3):
+    with pytest.raises(TutorialError, match="empty"):
+        fertility.fertility(llama3, "")
+
+
+# --- embeddings -----------------------------------------------------------------------------
+
+def _small_model(vocab_size: int, tied: bool, dtype):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied)
+    return LlamaForCausalLM(config).to(dtype)
+
+
+@pytest.mark.parametrize("tied,dtype", [(False, torch.float32), (True, torch.float32), (False, torch.bfloat16)])
+def test_mean_initialisation_gives_each_new_row_the_mean_of_its_pieces(llama3, expanded, tied, dtype):
+    model = _small_model(len(llama3), tied, dtype)
+    before_in = model.get_input_embeddings().weight[: len(llama3)].clone()
+    before_out = model.get_output_embeddings().weight[: len(llama3)].clone()
+    model.resize_token_embeddings(len(expanded), mean_resizing=False)
+    pieces = vocab_expansion.new_token_pieces(llama3, expanded)
+    assert list(pieces) == list(range(len(llama3), len(expanded)))
+    assert all(len(ids) >= 2 and max(ids) < len(llama3) for ids in pieces.values())
+    vocab_expansion.initialise_new_embeddings(model, pieces)
+    for weight, before in ((model.get_input_embeddings().weight, before_in),
+                           (model.get_output_embeddings().weight, before_out)):
+        assert torch.equal(weight[: len(llama3)], before)  # old rows untouched
+        for new_id, ids in pieces.items():
+            expected = before[ids].float().mean(0).to(dtype)
+            assert torch.equal(weight[new_id], expected), new_id
+
+
+def test_pieces_rebuild_each_new_token(llama3, expanded):
+    pieces = vocab_expansion.new_token_pieces(llama3, expanded)
+    for new_id, ids in list(pieces.items())[:200]:
+        assert "".join(llama3.convert_ids_to_tokens(ids)) == expanded.convert_ids_to_tokens(new_id)
+
+
+def test_initialising_before_resizing_is_a_clear_error(llama3, expanded):
+    model = _small_model(len(llama3), False, torch.float32)
+    with pytest.raises(TutorialError, match="resize_token_embeddings"):
+        vocab_expansion.initialise_new_embeddings(model, vocab_expansion.new_token_pieces(llama3, expanded))
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("corpus", [[], ["", "   \n"], ""], ids=["no lines", "blank lines", "empty string"])
+def test_empty_corpus_is_a_clear_error(llama3, corpus):
+    with pytest.raises(TutorialError, match="empty"):
+        vocab_expansion.train_korean_bpe(corpus, llama3)
+
+
+def test_non_korean_corpus_is_a_clear_error(llama3, eval_texts):
+    with pytest.raises(TutorialError, match="does not look Korean"):
+        vocab_expansion.train_korean_bpe(eval_texts["en"].split("\n"), llama3)
+    with pytest.raises(TutorialError, match="does not look Korean"):
+        vocab_expansion.train_korean_bpe(["12345 67890", "!!! ???"], llama3)
+
+
+@pytest.mark.parametrize("vocab_size", [32000, 128256, 128000])
+def test_vocabulary_not_larger_than_what_exists_is_a_clear_error(llama3, korean_bpe, vocab_size):
+    with pytest.raises(TutorialError, match="not larger than the 128,256 tokens"):
+        vocab_expansion.append_korean_tokens(llama3, korean_bpe, vocab_size)
+
+
+def test_bpe_vocabulary_too_small_for_merges_is_a_clear_error(llama3):
+    with pytest.raises(TutorialError, match="no room for merges"):
+        vocab_expansion.train_korean_bpe(vocab_expansion.load_korean_corpus(), llama3, vocab_size=200)
+
+
+def test_tokenizer_id_unreachable_offline_is_a_clear_error(monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(TutorialError, match="not reachable") as caught:
+        fertility.load_hub_tokenizer("bllossom-tutorials/no-such-tokenizer")
+    assert "HF_HUB_OFFLINE" in str(caught.value)
+
+
+def test_eval_file_is_parallel_korean_and_english():
+    rows = [json.loads(line) for line in fertility.EVAL_TEXT_PATH.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 10
+    for row in rows:
+        assert fertility.HANGUL_SYLLABLE.search(row["ko"]) and not fertility.HANGUL_SYLLABLE.search(row["en"])
