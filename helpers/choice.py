@@ -42,10 +42,10 @@ class ModelChoice:
 
 def pick_dtype(facts: RuntimeFacts) -> str:
     """bf16 where the GPU computes it natively (compute capability >= 8), fp16 on older GPUs
-    such as the T4, and bf16 on the CPU, which measured fastest there for these models
-    (see `benchmarks/cpu_dtype.py`) while keeping float32's range."""
+    such as the T4, and float32 on the CPU: exact, and on an AVX2 CPU as fast as or faster than
+    bf16 for these models (`benchmarks/cpu_dtype.py` measures it on yours)."""
     if not facts.has_gpu:
-        return "bfloat16"
+        return "float32"
     major, _ = facts.compute_capability
     return "bfloat16" if major >= 8 else "float16"
 

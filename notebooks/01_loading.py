@@ -69,12 +69,13 @@ helpers.show_table(helpers.catalog_table())
 #
 # Weights take two bytes per parameter in bf16 or fp16, so the 8B needs about 16 GB before it has
 # generated a single token. bf16 keeps float32's range and is the safer format, but only GPUs of
-# compute capability 8 or more (A100, L4, H100) compute it natively; a T4 (7.5) gets fp16.
+# compute capability 8 or more (A100, L4, H100) compute it natively; a T4 (7.5) gets fp16. A CPU
+# gets float32: exact, and no slower there than 16-bit for these models (`benchmarks/cpu_dtype.py`).
 # `pick_model` reads this machine and says what it chose and why.
 #
 # bf16과 fp16에서는 파라미터 하나가 2바이트이므로 8B 모델은 가중치만으로 약 16 GB가 필요합니다. bf16은
 # float32와 같은 범위를 가져 더 안전하지만, 연산 능력(compute capability) 8 이상인 GPU(A100, L4, H100)만
-# 직접 계산합니다. T4(7.5)에서는 fp16을 씁니다. `pick_model`은 이 컴퓨터를 살펴보고 무엇을 왜 골랐는지
+# 직접 계산합니다. T4(7.5)에서는 fp16을, CPU에서는 정확하고 16비트보다 느리지 않은 float32를 씁니다. `pick_model`은 이 컴퓨터를 살펴보고 무엇을 왜 골랐는지
 # 알려 줍니다.
 
 # %%

@@ -15,7 +15,7 @@ A100 = RuntimeFacts(gpu_name="NVIDIA A100", compute_capability=(8, 0), gpu_total
 
 def test_options_follow_the_choice():
     options = load_options(choose_model(CPU))
-    assert options == {"dtype": torch.bfloat16, "use_safetensors": True}
+    assert options == {"dtype": torch.float32, "use_safetensors": True}
     gpu = load_options(choose_model(A100))
     assert gpu["device_map"] == "auto" and gpu["dtype"] == torch.bfloat16
     assert "trust_remote_code" not in gpu
@@ -23,7 +23,7 @@ def test_options_follow_the_choice():
 
 def test_tiny_loads_in_the_chosen_dtype_on_the_cpu():
     model, tokenizer = load_model(choose_model(CPU))
-    assert model.dtype == torch.bfloat16 and model.device.type == "cpu" and not model.training
+    assert model.dtype == torch.float32 and model.device.type == "cpu" and not model.training
     assert len(tokenizer) == model.config.vocab_size == 128256
 
 

@@ -20,7 +20,7 @@ OFFLINE_A100 = RuntimeFacts(gpu_name="NVIDIA A100", compute_capability=(8, 0), g
 
 
 @pytest.mark.parametrize("facts, dtype", [(T4, "float16"), (L4, "bfloat16"), (A100, "bfloat16"),
-                                          (H100, "bfloat16"), (CPU, "bfloat16")])
+                                          (H100, "bfloat16"), (CPU, "float32")])
 def test_dtype_follows_compute_capability(facts, dtype):
     assert pick_dtype(facts) == dtype
 
