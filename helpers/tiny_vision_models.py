@@ -113,6 +113,7 @@ def build_model(name: str, seed: int = 0):
             vision_feature_layer=-1, vision_feature_select_strategy="default", initializer_range=INIT)
         return LlavaNextForConditionalGeneration(config)
     config = MllamaConfig(
+        # One layer within each tile, then one across the tiles (the 11B has 32 and 8).
         vision_config=MllamaVisionConfig(hidden_size=VISION_HIDDEN, num_hidden_layers=1, num_global_layers=1,
                                          attention_heads=4, intermediate_size=2 * VISION_HIDDEN,
                                          vision_output_dim=2 * VISION_HIDDEN, image_size=TILE, patch_size=PATCH,
@@ -434,7 +435,8 @@ def tiny_vision_model_folder(name: str = "tiny-llava-next", log=print) -> Path:
         raise ValueError(f"unknown vision stand-in {name!r}; known: {', '.join(STAND_IN_NAMES)}")
     here = Path(__file__)
     recipe = recipe_hash(name, here, here.with_name("vision_samples.py"), here.with_name("llama3_tokenizer.py"),
-                         here.with_name("vision.py"), transformers.__version__,
+                         llama3_vision_template("<image>\n"), llama3_vision_template("<|image|>"),
+                         transformers.__version__,
                          torch.__version__.split("+")[0], PIL.__version__)
 
     def build(folder: Path) -> None:

@@ -88,13 +88,14 @@ from helpers import vision, vision_samples
 choice = helpers.pick_model(kind="vision")
 
 # %% [markdown]
-# Vision-8B's repository was made for transformers 4.44 and has no chat template for its processor;
-# `ensure_chat_template` adds Llama-3's, with the picture where the card puts it (`<image>\n` before
-# the question). It changes nothing for a processor that has one.
+# Vision-8B's card was written for transformers 4.44 and builds its prompt by hand
+# (`"<image>\n" + question`). Where a processor comes without a chat template,
+# `ensure_chat_template` gives it Llama-3's, with the picture where that card puts it; a processor
+# that has one is left alone.
 #
-# Vision-8B 저장소는 transformers 4.44용이라 프로세서 채팅 템플릿이 없습니다. `ensure_chat_template`은
-# 모델 카드처럼 질문 앞에 그림(`<image>\n`)을 두는 Llama-3 템플릿을 붙여 줍니다. 템플릿이 이미 있으면
-# 아무것도 바꾸지 않습니다.
+# Vision-8B 모델 카드는 transformers 4.44용으로 작성되어 프롬프트를 손으로 만듭니다(`"<image>\n" + 질문`).
+# 프로세서에 채팅 템플릿이 없으면 `ensure_chat_template`이 카드와 같은 자리에 그림을 두는 Llama-3 템플릿을
+# 붙여 줍니다. 템플릿이 이미 있으면 아무것도 바꾸지 않습니다.
 
 # %%
 from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -214,14 +215,15 @@ print("Red circle, in Korean and in English.")
 # %% [markdown]
 # ## 6. How the model reads a picture · 모델이 그림을 읽는 방법
 #
-# The vision tower sees only square *tiles* of a fixed size (336 pixels for Vision-8B, 560 for
-# AICA-5B, 32 for the stand-ins) and cuts each into *patches* (14 pixels for the real models, 8
-# for the stand-ins), one vector each. Let us give the processor the same scene at two sizes: one
-# tile, and twice that on each side, and draw what the vision tower receives.
+# The vision tower sees only square *tiles* of a fixed size (336 pixels for Vision-8B's CLIP tower,
+# 560 for the Llama-3.2-Vision tower of Mllama models, 32 for the stand-ins) and cuts each into
+# *patches* (14 pixels for the real models, 8 for the stand-ins), one vector each. Let us give the
+# processor the same scene at two sizes, one tile and twice that on each side, and draw what the
+# vision tower receives.
 #
-# 비전 타워는 정해진 크기의 정사각형 *타일*만 봅니다(Vision-8B는 336픽셀, AICA-5B는 560픽셀, 대체
-# 모델은 32픽셀). 타일은 다시 *패치*로 나뉘고(실제 모델 14픽셀, 대체 모델 8픽셀), 패치마다 벡터가 하나
-# 생깁니다. 같은 그림을 타일 하나 크기와 가로세로 두 배 크기로 프로세서에 넣고, 비전 타워가 받는 것을
+# 비전 타워는 정해진 크기의 정사각형 *타일*만 봅니다(Vision-8B의 CLIP 타워는 336픽셀, Mllama 모델의
+# Llama-3.2-Vision 타워는 560픽셀, 대체 모델은 32픽셀). 타일은 다시 *패치*로 나뉘고(실제 모델 14픽셀,
+# 대체 모델 8픽셀), 패치마다 벡터가 하나 생깁니다. 같은 그림을 타일 하나 크기와 가로세로 두 배 크기로 프로세서에 넣고, 비전 타워가 받는 것을
 # 그려 봅시다.
 
 # %%
