@@ -77,6 +77,14 @@ CATALOG: dict[str, ModelEntry] = {
                    terminators=("<|end_of_text|>", "<|eot_id|>"),
                    notes="Bllossom-tiny: the real Llama-3 tokenizer and a 2-layer Llama trained here "
                          "on this project's small bilingual corpus. Runs on any CPU, offline."),
+        ModelEntry("tiny-llava-next", None, "vision", "LlavaNextForConditionalGeneration", 0.0167, 0.0164,
+                   "MIT (this project)", system_prompt=None, generation=dict(max_new_tokens=32),
+                   notes="Offline stand-in for Vision-8B: a tiny LLaVA-NeXT trained here on generated "
+                         "pictures of coloured shapes, with the real Llama-3 tokenizer."),
+        ModelEntry("tiny-mllama", None, "vision", "MllamaForConditionalGeneration", 0.0168, 0.0164,
+                   "MIT (this project)", system_prompt=None, generation=dict(max_new_tokens=32),
+                   notes="Offline stand-in for AICA-5B: a tiny Mllama (cross-attention) trained here on "
+                         "generated pictures of coloured shapes, with the real Llama-3 tokenizer."),
     ]
 }
 

@@ -17,6 +17,10 @@ def stand_in_folder(name: str):
         from .tiny_chat_model import tiny_chat_model_folder
 
         return tiny_chat_model_folder()
+    if name in ("tiny-llava-next", "tiny-mllama"):
+        from .tiny_vision_models import tiny_vision_model_folder
+
+        return tiny_vision_model_folder(name)
     raise TutorialError(f"No offline stand-in is named '{name}'.")
 
 

@@ -1,0 +1,302 @@
+"""Pictures in, answers out: loading vision models and images with errors a learner can act on.
+
+The vision lesson asks Bllossom-Vision-8B (LLaVA-NeXT) and AICA-5B (Mllama), or their offline
+stand-ins, about a picture through one code path: `AutoProcessor`, `AutoModelForImageTextToText`
+and the processor's chat template. What would distract from that lives here: checking that a
+picture is really a picture, that a model can really see, and drawing how a model cuts a picture
+into tiles and patches.
+"""
+
+from __future__ import annotations
+
+import io
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .catalog import CATALOG
+from .choice import ModelChoice, pick_model
+from .errors import TutorialError
+from .loading import explained_load_errors, load_options, source_of
+from .runtime import hub_is_offline
+
+MAX_PIXELS = 40_000_000  # larger pictures are refused: the processors would shrink them anyway
+DOWNLOAD_TIMEOUT_S = 20
+
+def llama3_vision_template(image_text: str) -> str:
+    """Llama-3's chat template, also taking content lists with {"type": "image"} and
+    {"type": "text"} parts; each picture is written as `image_text`."""
+    image = "{{ '" + image_text.replace("\n", "\\n") + "' }}"
+    return (
+        "{%- for message in messages -%}"
+        "{%- if loop.first %}{{ bos_token }}{% endif -%}"
+        "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}"
+        "{%- if message['content'] is string -%}{{ message['content'] | trim }}"
+        "{%- else -%}{%- for part in message['content'] -%}"
+        "{%- if part['type'] == 'image' -%}" + image +
+        "{%- elif part['type'] == 'text' -%}{{ part['text'] | trim }}{%- endif -%}"
+        "{%- endfor -%}{%- endif -%}"
+        "{{ '<|eot_id|>' }}"
+        "{%- endfor -%}"
+        "{%- if add_generation_prompt -%}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif -%}"
+    )
+
+
+def vision_model_names() -> list[str]:
+    return [name for name, entry in CATALOG.items() if entry.kind == "vision"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pictures
+
+
+def load_image(source):
+    """An RGB PIL image from a file path, an http(s) URL or a PIL image, or a clear TutorialError.
+
+    Transparent pictures are put on white; CMYK, palette, greyscale and 16-bit greyscale
+    pictures are converted to 8-bit RGB; modes with no faithful conversion are refused.
+    """
+    from PIL import Image
+
+    if isinstance(source, Image.Image):
+        return as_rgb(source, "the picture")
+    if not isinstance(source, (str, Path)):
+        raise TutorialError(f"Give a picture as a file path, an http(s) URL or a PIL image, not a "
+                            f"{type(source).__name__}.")
+    text = str(source).strip()
+    if text.startswith(("http://", "https://")):
+        return as_rgb(_open_bytes(_download(text), text), text)
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise TutorialError(f"There is no picture at '{path}' (looked in {Path.cwd()}). Check the "
+                            "name and folder, or give the full path.")
+    if path.is_dir():
+        raise TutorialError(f"'{path}' is a folder. Give the path of one picture file inside it.")
+    return as_rgb(_open_bytes(path.read_bytes(), str(path)), str(path))
+
+
+def _download(url: str) -> bytes:
+    if hub_is_offline():
+        raise TutorialError(f"{url} is a web address, but this session is offline (HF_HUB_OFFLINE is "
+                            "set). Download the picture on a connected machine and give its file path "
+                            "instead, or unset HF_HUB_OFFLINE.")
+    request = urllib.request.Request(url, headers={"User-Agent": "bllossom-tutorial"})
+    try:
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            return response.read(MAX_PIXELS)
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise TutorialError(f"Could not download {url} ({reason}). Check the address and your internet "
+                            "connection, or save the picture and give its file path.") from error
+
+
+def _open_bytes(data: bytes, name: str):
+    """Decode picture bytes fully (so a truncated file fails here, not later)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            if opened.width * opened.height > MAX_PIXELS:
+                raise TutorialError(f"{name} is {opened.width} x {opened.height} pixels, too large to "
+                                    "read safely. Shrink it (for example to 2000 pixels a side) first.")
+            opened.load()
+            return opened.copy()
+    except TutorialError:
+        raise
+    except UnidentifiedImageError as error:
+        raise TutorialError(f"{name} is not a picture PIL can read (is it really a PNG or JPEG? a web "
+                            "page saved by mistake?). Open it in an image viewer, or save it again as "
+                            "PNG or JPEG.") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise TutorialError(f"{name} is damaged or cut short ({error}). Download or save it again.") from error
+    except Image.DecompressionBombError as error:
+        raise TutorialError(f"{name} is too large to read safely. Shrink it first.") from error
+
+
+def as_rgb(image, name: str = "the picture"):
+    """The 8-bit RGB picture the processors expect, converted where that is faithful."""
+    from PIL import Image
+
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in ("1", "L", "P", "CMYK", "YCbCr"):
+        return image.convert("RGB")
+    if mode.startswith("I"):  # 16-bit (I;16, I;16B) or 32-bit integer greyscale
+        import numpy as np
+
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if values.max(initial=0) > 255 or mode.startswith("I;16") else 255.0
+        return Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
+    raise TutorialError(f"{name} has pixel mode '{mode}', which has no faithful conversion to the 8-bit "
+                        "RGB a vision model reads. Save it as an 8-bit RGB PNG or JPEG first (in PIL: "
+                        "scale the values to 0-255, then .convert('RGB')).")
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+
+
+def check_can_see(choice: ModelChoice, source: str | None = None) -> None:
+    """Raise a TutorialError if `choice` is a text-only model (it would fail on a picture)."""
+    names = ", ".join(vision_model_names())
+    if choice.entry is not None and choice.entry.kind != "vision":
+        raise TutorialError(f"{choice.name} is a text-only model: it cannot read pictures. Use a vision "
+                            f"model ({names}), e.g. helpers.pick_model(kind='vision') or "
+                            "BLLOSSOM_MODEL=aica-5b.")
+    if source is not None:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(source)
+        if getattr(config, "vision_config", None) is None:
+            raise TutorialError(f"{choice.name} ({type(config).__name__}) is a text-only model: it cannot "
+                                f"read pictures. Use a vision model ({names}).")
+
+
+def ensure_chat_template(processor) -> None:
+    """Give a processor without a chat template Llama-3's, with the picture where the card puts it."""
+    if getattr(processor, "chat_template", None):
+        return
+    image_token = getattr(processor, "image_token", "<image>")
+    # Vision-8B's card prompts with "<image>\n" + question; Mllama's <|image|> takes no newline.
+    processor.chat_template = llama3_vision_template(image_token + ("\n" if image_token == "<image>" else ""))
+
+
+def load_vision_model(choice: ModelChoice | None = None):
+    """Model and processor for `choice` (default: `pick_model(kind="vision")` for this machine)."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    choice = choice or pick_model(kind="vision")
+    check_can_see(choice)
+    with explained_load_errors(choice):
+        source = source_of(choice)
+        check_can_see(choice, source)
+        processor = AutoProcessor.from_pretrained(source)
+        model = AutoModelForImageTextToText.from_pretrained(source, **load_options(choice))
+    ensure_chat_template(processor)
+    model.eval()
+    return model, processor
+
+
+# ---------------------------------------------------------------------------------------------
+# How a model reads a picture
+
+
+def tile_size(processor) -> int:
+    """Pixels a side of one tile the vision tower reads (336 for Vision-8B, 560 for AICA-5B)."""
+    images = processor.image_processor
+    for size in (getattr(images, "crop_size", None), getattr(images, "size", None)):
+        if size:
+            size = dict(size)
+            value = size.get("height") or size.get("shortest_edge")
+            if value:
+                return int(value)
+    raise TutorialError("This processor does not say its tile size.")
+
+
+def _layout(model, processor, inputs) -> dict:
+    """Which tiles the processor made for the first picture in `inputs`, and their grid."""
+    config = model.config
+    vision = config.vision_config
+    tile = tile_size(processor)
+    patches_per_side = tile // vision.patch_size
+    image_token_id = getattr(config, "image_token_id", None) or config.image_token_index
+    in_text = int((inputs["input_ids"][0] == image_token_id).sum())
+    if "aspect_ratio_ids" in inputs:  # Mllama
+        ratio_id = int(inputs["aspect_ratio_ids"][0, 0])
+        rows, columns = vision.supported_aspect_ratios[ratio_id - 1]
+        tiles = int(inputs["aspect_ratio_mask"][0, 0].sum())
+        pixels = inputs["pixel_values"][0, 0, :tiles]
+        return dict(design="Mllama (cross-attention)", whole=None, tiles=pixels, rows=rows, columns=columns,
+                    tile=tile, patch=vision.patch_size, in_text=in_text,
+                    read=tiles * (patches_per_side ** 2 + 1))
+    from transformers.image_processing_utils import select_best_resolution
+
+    height, width = (int(v) for v in inputs["image_sizes"][0])
+    best = select_best_resolution((height, width), config.image_grid_pinpoints)
+    rows, columns = best[0] // tile, best[1] // tile
+    pixels = inputs["pixel_values"][0]
+    return dict(design="LLaVA-NeXT (image tokens in the text)", whole=pixels[0],
+                tiles=pixels[1: 1 + rows * columns], rows=rows, columns=columns, tile=tile,
+                patch=vision.patch_size, in_text=in_text, read=in_text)
+
+
+def image_reading(model, processor, inputs) -> dict:
+    """One row of numbers: how many tiles, image tokens in the text, and picture positions the
+    language model reads (in the sequence for LLaVA-NeXT, through cross-attention for Mllama)."""
+    layout = _layout(model, processor, inputs)
+    return {"design": layout["design"], "tiles": f"{layout['rows']} x {layout['columns']}",
+            "patches per tile": (layout["tile"] // layout["patch"]) ** 2,
+            "image tokens in the text": layout["in_text"], "picture positions read": layout["read"]}
+
+
+def _to_picture(pixels, processor):
+    import numpy as np
+
+    images = processor.image_processor
+    mean = np.array(images.image_mean).reshape(3, 1, 1)
+    std = np.array(images.image_std).reshape(3, 1, 1)
+    values = pixels.float().cpu().numpy() * std + mean
+    return np.clip(values.transpose(1, 2, 0), 0, 1)
+
+
+def plot_image_reading(model, processor, inputs, title: str = ""):
+    """Draw what the vision tower receives for the first picture in `inputs`: (LLaVA-NeXT) the
+    whole picture resized to one tile, then the tiles; (Mllama) the tiles. Thin lines mark patches."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import use_hangul_font
+
+    use_hangul_font()
+    layout = _layout(model, processor, inputs)
+    rows, columns, tile, patch = layout["rows"], layout["columns"], layout["tile"], layout["patch"]
+    panels = 2 if layout["whole"] is not None else 1
+    figure, axes = plt.subplots(1, panels, figsize=(3.2 * panels + 0.6 * columns, 3.4), squeeze=False)
+    axes = list(axes[0])
+
+    def draw(axis, picture, heading, tiles_down, tiles_across):
+        axis.imshow(picture, extent=(0, tiles_across * tile, tiles_down * tile, 0), interpolation="nearest")
+        for x in range(0, tiles_across * tile + 1, patch):
+            axis.axvline(x, color="grey", linewidth=0.5, alpha=0.6)
+        for y in range(0, tiles_down * tile + 1, patch):
+            axis.axhline(y, color="grey", linewidth=0.5, alpha=0.6)
+        for x in range(0, tiles_across * tile + 1, tile):
+            axis.axvline(x, color="black", linewidth=2)
+        for y in range(0, tiles_down * tile + 1, tile):
+            axis.axhline(y, color="black", linewidth=2)
+        axis.set_title(heading, fontsize=9)
+        axis.set_xticks([])
+        axis.set_yticks([])
+
+    import numpy as np
+
+    if layout["whole"] is not None:
+        draw(axes[0], _to_picture(layout["whole"], processor), "전체 그림 (whole picture, 1 tile)", 1, 1)
+    canvas = np.ones((rows * tile, columns * tile, 3))
+    for index, pixels in enumerate(layout["tiles"]):
+        r, c = divmod(index, columns)
+        canvas[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = _to_picture(pixels, processor)
+    draw(axes[-1], canvas, f"타일 {rows} x {columns} (tiles), 패치 {patch} px", rows, columns)
+    figure.suptitle(f"{title} · {layout['design']}", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def show_pictures(pictures: dict, size: float = 2.6):
+    """Pictures side by side with their names as titles (Hangul titles work)."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import use_hangul_font
+
+    use_hangul_font()
+    figure, axes = plt.subplots(1, len(pictures), figsize=(size * len(pictures), size), squeeze=False)
+    for axis, (name, picture) in zip(axes[0], pictures.items()):
+        axis.imshow(picture)
+        axis.set_title(f"{name} ({picture.width} x {picture.height})", fontsize=9)
+        axis.axis("off")
+    figure.tight_layout()
+    return figure

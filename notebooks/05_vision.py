@@ -1,0 +1,378 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Asking about pictures · 그림에 대해 묻기
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/05_vision.ipynb)
+#
+# **What you will learn**
+# - how Bllossom's two vision models differ: Vision-8B (LLaVA-NeXT) and AICA-5B (Mllama);
+# - one code path for both: `AutoProcessor`, `AutoModelForImageTextToText` and the processor's chat
+#   template with `{"type": "image"}` content, instead of the two model cards' different prompt code;
+# - how a picture becomes something a language model can read: tiles, patches and image tokens;
+# - why the card warns that answers change with the size of a picture;
+# - asking in Korean and in English, with and without a picture, and what to do when a picture will not load.
+#
+# **배울 내용**
+# - 블로썸의 두 비전 모델 Vision-8B(LLaVA-NeXT)와 AICA-5B(Mllama)의 구조 차이
+# - 두 모델에 똑같이 쓰는 코드 한 가지: `AutoProcessor`, `AutoModelForImageTextToText`, 그리고
+#   `{"type": "image"}` 내용을 받는 프로세서의 채팅 템플릿 (모델 카드마다 다른 프롬프트 코드 대신)
+# - 그림이 언어 모델이 읽을 수 있는 형태가 되는 과정: 타일, 패치, 이미지 토큰
+# - 그림 크기에 따라 답이 달라질 수 있다는 모델 카드의 경고가 무슨 뜻인지
+# - 한국어와 영어로, 그림과 함께 또는 그림 없이 묻기, 그리고 그림을 읽지 못할 때 해결 방법
+#
+# **Hardware · 하드웨어**: any machine. On a CPU (or offline) the notebook uses a tiny LLaVA-NeXT
+# trained on this machine on pictures of coloured shapes (`BLLOSSOM_MODEL=tiny-mllama` picks the tiny
+# Mllama instead); on a free Colab T4 it loads AICA-5B in fp16, with 24 GB or more Vision-8B in bf16.
+# 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 색깔 도형 그림으로 직접 학습한
+# 작은 LLaVA-NeXT를 씁니다(`BLLOSSOM_MODEL=tiny-mllama`로 작은 Mllama를 고를 수 있습니다). 무료 Colab
+# T4에서는 fp16 AICA-5B를, 24 GB 이상 GPU에서는 bf16 Vision-8B를 불러옵니다.
+
+# %% [markdown]
+# **Setup.** On Colab this installs the tutorial's small `helpers` package; locally it comes from
+# `pip install -e .` (see the README). Then a short report says what machine we are on.
+#
+# **준비.** Colab에서는 이 튜토리얼의 `helpers` 패키지를 설치하고, 로컬에서는 `pip install -e .`로
+# 설치된 것을 씁니다. 이어서 지금 어떤 컴퓨터에서 실행 중인지 짧게 보여 줍니다.
+
+# %%
+import sys
+if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
+    import subprocess
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],
+                   check=True)
+import helpers
+facts = helpers.environment_report()
+
+# %% [markdown]
+# ## 1. Two designs · 두 가지 구조
+#
+# Both vision models put a vision tower (a ViT that turns a picture into vectors) in front of a
+# Llama language model, but they join the two differently:
+#
+# | | Vision-8B (LLaVA-NeXT) | AICA-5B (Mllama) |
+# |---|---|---|
+# | picture in the text | many image tokens, one per patch, inside the prompt | one `<|image|>` token |
+# | how the LM reads it | ordinary self-attention over those tokens | cross-attention layers look at the tiles |
+# | large pictures | *any resolution*: a grid of tiles plus the whole picture, so more tokens | up to 4 tiles, the text stays short |
+#
+# 두 비전 모델 모두 그림을 벡터로 바꾸는 비전 타워(ViT) 뒤에 Llama 언어 모델을 두지만, 둘을 잇는 방법이
+# 다릅니다. Vision-8B(LLaVA-NeXT)는 패치마다 이미지 토큰을 하나씩 프롬프트 안에 넣고 보통의 셀프 어텐션으로
+# 읽습니다. 큰 그림은 여러 타일과 전체 그림으로 나누므로 토큰이 늘어납니다(any-resolution). AICA-5B(Mllama)는
+# 프롬프트에 `<|image|>` 토큰 하나만 두고, 교차 어텐션(cross-attention) 층이 최대 4개의 타일을 봅니다.
+
+# %%
+helpers.show_table([row for row in helpers.catalog_table() if row["kind"] == "vision"])
+
+# %% [markdown]
+# ## 2. Choose and load · 고르고 불러오기
+#
+# As for the text models, the hardware decides (AICA-5B fits a free T4 in fp16) and
+# `BLLOSSOM_MODEL` overrides it. One loading path serves both designs: `AutoProcessor` brings the
+# tokenizer and the image processor together, `AutoModelForImageTextToText` picks the right class.
+#
+# 텍스트 모델처럼 하드웨어가 모델을 정하고(AICA-5B는 무료 T4에 fp16으로 들어갑니다) `BLLOSSOM_MODEL`로
+# 바꿀 수 있습니다. 불러오는 코드는 하나입니다. `AutoProcessor`는 토크나이저와 이미지 프로세서를 함께
+# 가져오고, `AutoModelForImageTextToText`는 구조에 맞는 클래스를 고릅니다.
+
+# %%
+from helpers import vision, vision_samples
+
+choice = helpers.pick_model(kind="vision")
+
+# %% [markdown]
+# Vision-8B's card was written for transformers 4.44 and builds its prompt by hand
+# (`"<image>\n" + question`). Where a processor comes without a chat template,
+# `ensure_chat_template` gives it Llama-3's, with the picture where that card puts it; a processor
+# that has one is left alone.
+#
+# Vision-8B 모델 카드는 transformers 4.44용으로 작성되어 프롬프트를 손으로 만듭니다(`"<image>\n" + 질문`).
+# 프로세서에 채팅 템플릿이 없으면 `ensure_chat_template`이 카드와 같은 자리에 그림을 두는 Llama-3 템플릿을
+# 붙여 줍니다. 템플릿이 이미 있으면 아무것도 바꾸지 않습니다.
+
+# %%
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+with helpers.explained_load_errors(choice):  # hub, GPU and offline errors become advice
+    source = helpers.source_of(choice)
+    processor = AutoProcessor.from_pretrained(source)
+    model = AutoModelForImageTextToText.from_pretrained(source, **helpers.load_options(choice))
+vision.ensure_chat_template(processor)
+print(type(model).__name__, "+", type(processor).__name__, "on", model.device, "in", model.dtype)
+
+# %% [markdown]
+# **Check yourself.** Both real models and both stand-ins keep Llama-3's special tokens and put
+# their image token right after Llama-3's 128,256 tokens, at id 128256.
+#
+# **확인해 보기.** 실제 모델과 대체 모델 모두 Llama-3의 특수 토큰을 그대로 쓰고, 이미지 토큰을 Llama-3의
+# 128,256개 토큰 바로 다음인 id 128256에 둡니다.
+
+# %%
+tokenizer = processor.tokenizer
+image_token_id = tokenizer.convert_tokens_to_ids(processor.image_token)
+assert image_token_id == 128256, image_token_id
+assert tokenizer.convert_tokens_to_ids("<|eot_id|>") == 128009
+print(f"image token {processor.image_token!r} is id {image_token_id}")
+
+# %% [markdown]
+# ## 3. Sample pictures · 예제 그림
+#
+# The tutorial draws its own pictures, so nothing is downloaded: a shape scene, a Korean sign
+# (Hangul drawn with the Nanum font that `koreanize-matplotlib` ships) and a small chart.
+# `vision.load_image` reads a file (or a URL, or a PIL image) and checks it is a picture a
+# model can read.
+#
+# 이 튜토리얼은 그림을 직접 그리므로 내려받을 것이 없습니다: 도형 그림, 한글 표지판(`koreanize-matplotlib`에
+# 들어 있는 나눔 글꼴로 그림), 작은 차트입니다. `vision.load_image`는 파일(또는 URL, PIL 그림)을 읽고,
+# 모델이 읽을 수 있는 그림인지 확인합니다.
+
+# %%
+samples = vision_samples.sample_images_folder()
+pictures = {name: vision.load_image(samples / f"{name}.png") for name in ("shape_scene", "korean_sign", "chart")}
+vision.show_pictures(pictures);
+
+# %% [markdown]
+# ## 4. The prompt · 프롬프트
+#
+# A message's content is a list: `{"type": "image"}` marks where the picture goes and
+# `{"type": "text", ...}` holds the question. The processor's chat template turns it into the
+# model's own prompt. Compare the two designs: LLaVA-NeXT writes `<image>` (later expanded into one
+# token per patch), Mllama writes `<|image|>` once.
+#
+# 메시지 내용은 목록입니다. `{"type": "image"}`는 그림이 들어갈 자리를, `{"type": "text", ...}`는 질문을
+# 나타냅니다. 프로세서의 채팅 템플릿이 이것을 모델의 프롬프트로 바꿉니다. LLaVA-NeXT는 `<image>`를 쓰고
+# (나중에 패치마다 토큰 하나로 늘어납니다), Mllama는 `<|image|>`를 한 번 씁니다.
+
+# %%
+messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "도형의 색깔은?"}]}]
+prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+print(prompt)
+
+# %% [markdown]
+# **Check yourself.** One `<|begin_of_text|>`, the image token once, and the assistant's header at
+# the end so the model answers next.
+#
+# **확인해 보기.** `<|begin_of_text|>`는 하나, 이미지 토큰도 한 번이고, 끝은 assistant 머리말이어서
+# 모델이 바로 답을 씁니다.
+
+# %%
+assert prompt.count("<|begin_of_text|>") == 1 and prompt.count(processor.image_token) == 1
+assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+print("The prompt has one picture and ends where the answer begins.")
+
+# %% [markdown]
+# ## 5. Ask · 묻기
+#
+# `ask` is the whole recipe, the same for both designs: put the picture in the content,
+# let `apply_chat_template(..., tokenize=True, return_dict=True)` run the tokenizer and the image
+# processor together, move the tensors to the model (pictures in the model's dtype), generate, and
+# decode only the new tokens. Greedy decoding (`do_sample=False`) makes the answers repeatable.
+#
+# `ask` 함수가 전체 과정이며 두 구조에 똑같이 쓰입니다: 그림을 내용에 넣고, `apply_chat_template(...,
+# tokenize=True, return_dict=True)`로 토크나이저와 이미지 프로세서를 함께 실행하고, 텐서를 모델로 옮긴 뒤
+# (그림은 모델의 dtype으로), 생성하고, 새 토큰만 디코딩합니다. 탐욕적 디코딩(`do_sample=False`)이라 답이
+# 매번 같습니다.
+
+# %%
+def ask(question, picture=None, max_new_tokens=64):
+    """The model's answer to `question`, about `picture` when one is given."""
+    content = [{"type": "text", "text": question}]
+    if picture is not None:
+        content.insert(0, {"type": "image", "image": picture})
+    inputs = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
+                                           tokenize=True, return_dict=True, return_tensors="pt")
+    inputs = inputs.to(model.device, dtype=model.dtype)  # dtype applies to the pixels only
+    output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    return processor.decode(output[0, inputs["input_ids"].shape[-1]:], skip_special_tokens=True).strip()
+
+
+scene_questions = ["도형의 색깔은?", "What colour is the shape?", "이 도형은 무슨 모양이에요?",
+                   "What shape is this?", "도형은 어디에 있어요?", "Describe the picture."]
+scene_answers = {question: ask(question, pictures["shape_scene"]) for question in scene_questions}
+helpers.show_table([{"question": q, "answer": a} for q, a in scene_answers.items()])
+
+# %% [markdown]
+# **Check yourself.** The scene is a red circle on the left. Whatever model runs, its colour and
+# shape answers must say so, in the language of the question.
+#
+# **확인해 보기.** 그림은 왼쪽에 있는 빨간 원입니다. 어떤 모델이든 색깔과 모양에 대한 답은 질문의 언어로
+# 그렇게 말해야 합니다.
+
+# %%
+assert "red" in scene_answers["What colour is the shape?"].lower()
+assert any(word in scene_answers["도형의 색깔은?"] for word in ("빨간", "빨강"))
+assert "circle" in scene_answers["What shape is this?"].lower()
+assert "원" in scene_answers["이 도형은 무슨 모양이에요?"]
+print("Red circle, in Korean and in English.")
+
+# %% [markdown]
+# ## 6. How the model reads a picture · 모델이 그림을 읽는 방법
+#
+# The vision tower sees only square *tiles* of a fixed size (336 pixels for Vision-8B's CLIP tower,
+# 560 for the Llama-3.2-Vision tower of Mllama models, 32 for the stand-ins) and cuts each into
+# *patches* (14 pixels for the real models, 8 for the stand-ins), one vector each. Let us give the
+# processor the same scene at two sizes, one tile and twice that on each side, and draw what the
+# vision tower receives.
+#
+# 비전 타워는 정해진 크기의 정사각형 *타일*만 봅니다(Vision-8B의 CLIP 타워는 336픽셀, Mllama 모델의
+# Llama-3.2-Vision 타워는 560픽셀, 대체 모델은 32픽셀). 타일은 다시 *패치*로 나뉘고(실제 모델 14픽셀,
+# 대체 모델 8픽셀), 패치마다 벡터가 하나 생깁니다. 같은 그림을 타일 하나 크기와 가로세로 두 배 크기로 프로세서에 넣고, 비전 타워가 받는 것을
+# 그려 봅시다.
+
+# %%
+tile = vision.tile_size(processor)
+sizes = {"small": (tile, tile), "large": (2 * tile, 2 * tile)}
+readings = []
+for label, (width, height) in sizes.items():
+    picture = pictures["shape_scene"].resize((width, height))
+    inputs = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image", "image": picture}, {"type": "text", "text": "?"}]}],
+        add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+    vision.plot_image_reading(model, processor, inputs, f"{label}: {width} x {height} px")
+    readings.append({"picture": f"{label} {width} x {height}", **vision.image_reading(model, processor, inputs)})
+helpers.show_table(readings)
+
+# %% [markdown]
+# LLaVA-NeXT's *any-resolution* step picks a tile grid that fits the picture best
+# (`image_grid_pinpoints`), adds the whole picture shrunk to one tile, and puts one token per patch
+# (plus a "new row" token per row) into the text: a bigger picture means a longer prompt. Mllama
+# cuts the picture into up to four tiles too, but the text keeps a single `<|image|>`; its
+# cross-attention layers read every patch of every tile.
+#
+# LLaVA-NeXT의 *any-resolution* 단계는 그림에 가장 잘 맞는 타일 격자(`image_grid_pinpoints`)를 고르고,
+# 그림 전체를 타일 하나 크기로 줄인 것을 더한 뒤, 패치마다 토큰 하나(그리고 줄마다 "줄바꿈" 토큰 하나)를
+# 텍스트에 넣습니다. 그림이 크면 프롬프트도 길어집니다. Mllama도 그림을 최대 4개의 타일로 나누지만, 텍스트에는
+# `<|image|>` 하나만 남고 교차 어텐션 층이 모든 타일의 모든 패치를 읽습니다.
+#
+# **Check yourself.** The large picture is cut into more tiles, so the model reads more picture
+# positions (in the prompt for LLaVA-NeXT, through cross-attention for Mllama).
+#
+# **확인해 보기.** 큰 그림은 더 많은 타일로 나뉘므로, 모델이 읽는 그림 위치도 많아집니다(LLaVA-NeXT는
+# 프롬프트 안에서, Mllama는 교차 어텐션으로).
+
+# %%
+small, large = readings
+assert large["picture positions read"] > small["picture positions read"], readings
+print(f"{small['picture positions read']} -> {large['picture positions read']} picture positions; "
+      f"image tokens in the text: {small['image tokens in the text']} -> {large['image tokens in the text']}")
+
+# %% [markdown]
+# ## 7. Size changes answers · 크기가 답을 바꿉니다
+#
+# The Vision-8B card warns that answers depend on the size of the picture. Now we know why: a
+# different size is a different set of tiles, so the model literally reads different numbers.
+# Ask the same questions about the two sizes and compare.
+#
+# Vision-8B 모델 카드는 그림 크기에 따라 답이 달라진다고 경고합니다. 이제 이유를 압니다. 크기가 다르면
+# 타일이 달라지고, 모델은 말 그대로 다른 숫자를 읽습니다. 두 크기에 같은 질문을 하고 비교해 봅시다.
+
+# %%
+size_answers = [{"picture": f"{label} {width} x {height}", "question": question,
+                 "answer": ask(question, pictures["shape_scene"].resize((width, height)))}
+                for label, (width, height) in sizes.items()
+                for question in ("What shape is this?", "도형은 어디에 있어요?")]
+helpers.show_table(size_answers)
+
+# %% [markdown]
+# ## 8. A Korean sign and a chart · 한글 표지판과 차트
+#
+# The real models read Hangul and charts. The stand-ins only learned colours, shapes and
+# positions, so they answer every question with one of those; their answer to "what is written"
+# shows the limit of a model trained on a few hundred pictures.
+#
+# 실제 모델은 한글과 차트를 읽습니다. 대체 모델은 색깔, 모양, 위치만 배웠으므로 모든 질문에 그중 하나로
+# 답합니다. "무엇이 쓰여 있나요"에 대한 답은 몇백 장의 그림으로 학습한 모델의 한계를 보여 줍니다.
+
+# %%
+other_questions = [("korean_sign", "이 표지판에 뭐라고 쓰여 있나요?"), ("korean_sign", "What colour is this sign?"),
+                   ("chart", "이 차트에서 가장 높은 막대는 몇 월인가요?"), ("chart", "What colour are the bars?")]
+other_answers = [{"picture": name, "question": question, "answer": ask(question, pictures[name])}
+                 for name, question in other_questions]
+helpers.show_table(other_answers)
+
+# %% [markdown]
+# **Check yourself.** The sign is blue, and every model should say so.
+#
+# **확인해 보기.** 표지판은 파란색이고, 어떤 모델이든 그렇게 답해야 합니다.
+
+# %%
+assert "blue" in other_answers[1]["answer"].lower(), other_answers[1]
+print("The sign is blue.")
+
+# %% [markdown]
+# ## 9. Without a picture · 그림 없이
+#
+# The same model answers text-only prompts: leave the image out of the content. (Mllama then
+# skips its cross-attention layers; LLaVA-NeXT simply has no image tokens.)
+#
+# 같은 모델이 그림 없는 프롬프트에도 답합니다. 내용에서 그림만 빼면 됩니다(Mllama는 교차 어텐션 층을
+# 건너뛰고, LLaVA-NeXT는 이미지 토큰이 없을 뿐입니다).
+
+# %%
+text_answers = {question: ask(question) for question in ("안녕하세요?", "What can you do?", "도형의 색깔은?")}
+helpers.show_table([{"question": q, "answer": a} for q, a in text_answers.items()])
+
+# %% [markdown]
+# **Check yourself.** A Korean question gets a Korean answer and an English one an English answer.
+#
+# **확인해 보기.** 한국어 질문에는 한국어로, 영어 질문에는 영어로 답합니다.
+
+# %%
+import re
+
+assert re.search("[가-힣]", text_answers["안녕하세요?"]), text_answers
+assert re.search("[A-Za-z]", text_answers["What can you do?"]) and not re.search(
+    "[가-힣]", text_answers["What can you do?"]), text_answers
+print("Answers follow the language of the question.")
+
+# %% [markdown]
+# ## 10. Troubleshooting · 문제 해결
+#
+# | Symptom · 증상 | What to do · 해결 방법 |
+# |---|---|
+# | `CUDA out of memory` | Restart the kernel; on a T4 use `BLLOSSOM_MODEL=aica-5b`. 커널을 재시작하고 T4에서는 AICA-5B를 쓰세요. |
+# | A picture from the web while offline · 오프라인에서 웹 그림 | Save it on a connected machine and give the file path. 연결된 컴퓨터에서 저장한 뒤 파일 경로를 주세요. |
+# | CMYK or 16-bit picture · CMYK나 16비트 그림 | `load_image` converts it to 8-bit RGB; other modes are refused with advice. `load_image`가 8비트 RGB로 바꾸고, 다른 모드는 방법을 알려 줍니다. |
+# | The card's `"<image>\n" + question` prompt · 카드의 프롬프트 | Use the chat template with `{"type": "image"}`, as in `ask`. `ask`처럼 채팅 템플릿을 쓰세요. |
+# | Different answers at different sizes · 크기마다 다른 답 | Resize pictures to the size you tested with. 시험한 크기로 그림 크기를 맞추세요. |
+#
+# Mistakes get a short message that names the fix. Here are four: a missing file, a text file
+# pretending to be a PNG, a text-only model asked to see, and a CMYK picture (converted, not refused).
+#
+# 실수하면 해결 방법을 알려 주는 짧은 메시지가 나옵니다. 네 가지를 시험해 봅시다: 없는 파일, PNG인 척하는
+# 텍스트 파일, 그림을 볼 수 없는 텍스트 모델, 그리고 CMYK 그림(거부하지 않고 변환합니다).
+
+# %%
+import tempfile
+from pathlib import Path
+
+scratch = Path(tempfile.mkdtemp())
+(scratch / "notes.png").write_text("this is text, not a picture")
+mistakes = {
+    "missing file": lambda: vision.load_image(scratch / "no_such_picture.png"),
+    "not a picture": lambda: vision.load_image(scratch / "notes.png"),
+    "text-only model": lambda: vision.load_vision_model(helpers.choose_model(facts, override="3b")),
+}
+messages_seen = {}
+for mistake, attempt in mistakes.items():
+    try:
+        attempt()
+        messages_seen[mistake] = "(no error)"
+    except helpers.TutorialError as error:
+        messages_seen[mistake] = str(error)
+helpers.show_table([{"mistake": m, "message": text} for m, text in messages_seen.items()])
+cmyk = pictures["shape_scene"].convert("CMYK")
+print("CMYK picture ->", vision.load_image(cmyk).mode)
+
+# %%
+# Check yourself: each mistake was caught with advice, and the CMYK picture became RGB.
+assert all(text != "(no error)" for text in messages_seen.values()), messages_seen
+assert "text-only" in messages_seen["text-only model"]
+assert vision.load_image(cmyk).mode == "RGB"
