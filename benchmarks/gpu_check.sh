@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every notebook's code on a CUDA GPU with the offline stand-ins, the way CI runs them on a
 # CPU: first as pick_model chooses (bf16 where compute capability >= 8, fp16 below), then the
-# text notebooks with Bllossom-tiny loaded in 4-bit (needs bitsandbytes). Prints one line per run
+# text notebooks with Bllossom-tiny loaded in 4-bit (needs bitsandbytes), and the vision notebook
+# on the Mllama stand-in too. Prints one line per run
 # and keeps each log.    Usage: bash benchmarks/gpu_check.sh [LOG_FOLDER]
 set -u
 logs=${1:-/tmp/gpu-check}
@@ -20,21 +21,29 @@ done
 wait
 echo "stand-ins built in $((SECONDS - started)) s"
 
-status=0
-run() {  # run LABEL NOTEBOOK [VAR=VALUE ...]
+run() {  # run LABEL NOTEBOOK [VAR=VALUE ...]: one notebook as a script, its log and exit code kept
   local label=$1 notebook=$2
   shift 2
   local begin=$SECONDS
-  (cd notebooks && env "$@" timeout 400 python3 -m IPython --no-banner "$(basename "$notebook")") \
-    >"$logs/$label.log" 2>&1
-  local rc=$?
-  echo "$label: exit $rc in $((SECONDS - begin)) s; $(grep -m1 -o 'Model: .*' "$logs/$label.log" | cut -c1-90)"
-  if [ $rc -ne 0 ]; then status=1; grep -v '^\s*$' "$logs/$label.log" | tail -6; fi
+  (cd notebooks && env OMP_NUM_THREADS=2 "$@" timeout 400 python3 -m IPython --no-banner \
+    "$(basename "$notebook")") >"$logs/$label.log" 2>&1
+  echo "$? $((SECONDS - begin))" >"$logs/$label.rc"
 }
+# The runs are independent and the stand-ins are tiny, so they share the GPU at once.
 for notebook in notebooks/[0-9][0-9]_*.py; do
-  run "$(basename "$notebook" .py)-as-chosen" "$notebook"
+  run "$(basename "$notebook" .py)-as-chosen" "$notebook" &
 done
 for notebook in notebooks/0[1-4]_*.py; do
-  run "$(basename "$notebook" .py)-4bit" "$notebook" BLLOSSOM_MODEL=tiny:4bit
+  run "$(basename "$notebook" .py)-4bit" "$notebook" BLLOSSOM_MODEL=tiny:4bit &
+done
+run "05_vision-mllama" notebooks/05_vision.py BLLOSSOM_MODEL=tiny-mllama &
+wait
+
+status=0
+for rc_file in "$logs"/*.rc; do
+  label=$(basename "$rc_file" .rc)
+  read -r rc seconds <"$rc_file"
+  echo "$label: exit $rc in ${seconds} s; $(grep -m1 -o 'Model: .*' "$logs/$label.log" | cut -c1-90)"
+  if [ "$rc" -ne 0 ]; then status=1; grep -v '^\s*$' "$logs/$label.log" | tail -6; fi
 done
 exit $status
