@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .cache import cached_folder, recipe_hash
 from .llama3_tokenizer import VOCAB_SIZE, load_llama3_tokenizer
-from .tiny_chat_model import _torch_threads
+from .tiny_chat_model import deterministic_torch
 from .vision import llama3_vision_template
 from . import vision_samples
 
@@ -325,7 +325,7 @@ def train_tiny_vision_model(name: str, folder: Path, log=print, **overrides) -> 
     settings = dict(TRAINING, **TRAINING_PER_MODEL[name], **overrides)
     started = time.perf_counter()
     rng = random.Random(settings["seed"])
-    with _torch_threads(settings["threads"]):
+    with deterministic_torch(settings["threads"]):
         torch.manual_seed(settings["seed"])
         processor = build_processor(name)
         scenes = vision_samples.random_scenes(settings["vision_images"], seed=settings["seed"])
