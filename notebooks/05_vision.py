@@ -55,11 +55,12 @@ facts = helpers.environment_report()
 # ## 1. Two designs · 두 가지 구조
 #
 # Both vision models put a vision tower (a ViT that turns a picture into vectors) in front of a
-# Llama language model, but they join the two differently:
+# Llama language model, but they join the two differently (Mllama's single image token is
+# `<|image|>`):
 #
 # | | Vision-8B (LLaVA-NeXT) | AICA-5B (Mllama) |
 # |---|---|---|
-# | picture in the text | many image tokens, one per patch, inside the prompt | one `<|image|>` token |
+# | picture in the text | many image tokens, one per patch, inside the prompt | a single image token |
 # | how the LM reads it | ordinary self-attention over those tokens | cross-attention layers look at the tiles |
 # | large pictures | *any resolution*: a grid of tiles plus the whole picture, so more tokens | up to 4 tiles, the text stays short |
 #
