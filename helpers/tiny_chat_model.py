@@ -78,6 +78,19 @@ def _conversations(pairs: list[dict], rng: random.Random, two_turn: int) -> list
     return chats
 
 
+def full_vocabulary_loss(hidden, head, targets, unused_log_count: float):
+    """Cross-entropy over the whole vocabulary, computed from the learned output rows alone.
+
+    Every other token has a zero row, so logit 0; together they enter the softmax as a single
+    term, log(number of unused tokens). `targets` index into `head`; negative ones are skipped."""
+    import torch
+
+    chosen = targets >= 0
+    logits = hidden[chosen] @ head.T
+    unused = torch.full((logits.shape[0], 1), unused_log_count)
+    return torch.nn.functional.cross_entropy(torch.cat([logits, unused], 1), targets[chosen])
+
+
 def _tokenize_chat(tokenizer, chat: list[dict]) -> tuple[list[int], list[bool]]:
     """Token ids of a whole chat and, for each, whether the model should learn to write it
     (assistant replies and their closing <|eot_id|>)."""
@@ -152,10 +165,7 @@ def train_tiny_chat_model(folder: Path, epochs: int | None = None, log=print) ->
                 # indexing's parallel scatter-add does not, so the weights come out bit-identical.
                 vectors = torch.nn.functional.embedding(ids, embeddings)
                 hidden = body(inputs_embeds=vectors, attention_mask=mask).last_hidden_state
-                chosen = targets >= 0
-                logits = hidden[chosen] @ head.T
-                unused = torch.full((logits.shape[0], 1), unused_log_count)
-                loss = torch.nn.functional.cross_entropy(torch.cat([logits, unused], 1), targets[chosen])
+                loss = full_vocabulary_loss(hidden, head, targets, unused_log_count)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .cache import cached_folder, recipe_hash
 from .llama3_tokenizer import VOCAB_SIZE, load_llama3_tokenizer
-from .tiny_chat_model import deterministic_torch
+from .tiny_chat_model import deterministic_torch, full_vocabulary_loss
 from .vision import llama3_vision_template
 from . import vision_samples
 
@@ -393,10 +393,7 @@ def train_tiny_vision_model(name: str, folder: Path, log=print, **overrides) -> 
                 for row, index in enumerate(batch):
                     targets[row, : len(targets_of[index])] = targets_of[index]
                 hidden = body(**inputs, use_cache=False).last_hidden_state
-                chosen = targets >= 0
-                logits = hidden[chosen] @ head.T
-                unused = torch.full((logits.shape[0], 1), unused_log_count)
-                loss = torch.nn.functional.cross_entropy(torch.cat([logits, unused], 1), targets[chosen])
+                loss = full_vocabulary_loss(hidden, head, targets, unused_log_count)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -435,6 +432,7 @@ def tiny_vision_model_folder(name: str = "tiny-llava-next", log=print) -> Path:
         raise ValueError(f"unknown vision stand-in {name!r}; known: {', '.join(STAND_IN_NAMES)}")
     here = Path(__file__)
     recipe = recipe_hash(name, here, here.with_name("vision_samples.py"), here.with_name("llama3_tokenizer.py"),
+                         here.with_name("tiny_chat_model.py"),  # its loss and thread settings
                          llama3_vision_template("<image>\n"), llama3_vision_template("<|image|>"),
                          transformers.__version__,
                          torch.__version__.split("+")[0], PIL.__version__)
