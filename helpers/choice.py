@@ -107,9 +107,10 @@ def choose_model(facts: RuntimeFacts, override: str | None = None, kind: str = "
     big, small = ("8b", "3b") if kind == "text" else ("vision-8b", "aica-5b")
     tiny = STAND_INS[kind]
     if not facts.has_gpu:
-        return _tiny_choice(tiny, facts, "no CUDA GPU here, so the offline stand-in runs on the CPU.")
+        return _catalog_choice(CATALOG[tiny], facts,
+                               "no CUDA GPU here, so the offline stand-in runs on the CPU.")
     if not facts.hub_online:
-        return _tiny_choice(tiny, facts, "the hub is offline (HF_HUB_OFFLINE is set), so the "
+        return _catalog_choice(CATALOG[tiny], facts, "the hub is offline (HF_HUB_OFFLINE is set), so the "
                                          "stand-in built on this machine is used.")
     dtype = pick_dtype(facts)
     big_entry, small_entry = CATALOG[big], CATALOG[small]
@@ -124,14 +125,8 @@ def choose_model(facts: RuntimeFacts, override: str | None = None, kind: str = "
             " (install bitsandbytes to run the 8B in 4-bit instead)"
         return _catalog_choice(small_entry, facts, f"{_gpu_label(facts)} is too small for the {big} "
                                f"in {dtype}, so the {small} is used{hint}.")
-    return _tiny_choice(tiny, facts, f"{_gpu_label(facts)} is too small for any Bllossom model, "
+    return _catalog_choice(CATALOG[tiny], facts, f"{_gpu_label(facts)} is too small for any Bllossom model, "
                                      "so the offline stand-in is used.")
-
-
-def _tiny_choice(name: str, facts: RuntimeFacts, reason: str) -> ModelChoice:
-    entry = CATALOG.get(name)
-    device = "cuda" if facts.has_gpu else "cpu"
-    return ModelChoice(name, name, pick_dtype(facts), device, False, reason, entry)
 
 
 def pick_model(kind: str = "text", facts: RuntimeFacts | None = None, verbose: bool = True) -> ModelChoice:
