@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from helpers.catalog import BLLOSSOM_SYSTEM_PROMPT
-from helpers.tiny_chat_model import tiny_chat_model_folder
+from helpers.offline.tiny_chat_model import tiny_chat_model_folder
 
 NEW_TOKENS = 48
 

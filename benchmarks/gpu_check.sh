@@ -13,9 +13,9 @@ torch.cuda.get_device_capability(0), 'torch', torch.__version__, 'transformers',
 
 # Build the three stand-ins side by side on the CPU (each one alone is single-threaded or small).
 started=$SECONDS
-python3 -c "from helpers.tiny_chat_model import tiny_chat_model_folder as f; f()" >"$logs/build-tiny.log" 2>&1 &
+python3 -c "from helpers.offline.tiny_chat_model import tiny_chat_model_folder as f; f()" >"$logs/build-tiny.log" 2>&1 &
 for name in tiny-llava-next tiny-mllama; do
-  python3 -c "from helpers.tiny_vision_models import tiny_vision_model_folder as f; f('$name')" \
+  python3 -c "from helpers.offline.tiny_vision_models import tiny_vision_model_folder as f; f('$name')" \
     >"$logs/build-$name.log" 2>&1 &
 done
 wait

@@ -19,8 +19,8 @@ import statistics
 import sys
 
 import helpers
-from helpers import chat, timing
-from helpers.tiny_chat_model import load_corpus
+from helpers.lessons import chat, timing
+from helpers.offline.tiny_chat_model import load_corpus
 
 
 def main(argv=None) -> int:

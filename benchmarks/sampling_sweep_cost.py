@@ -14,7 +14,7 @@ import time
 import torch
 
 import helpers
-from helpers import sampling
+from helpers.lessons import sampling
 
 
 def main() -> None:

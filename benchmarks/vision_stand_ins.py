@@ -18,23 +18,23 @@ import tempfile
 import time
 from pathlib import Path
 
-BUILD = ("import sys; from helpers.tiny_vision_models import tiny_vision_model_folder; "
+BUILD = ("import sys; from helpers.offline.tiny_vision_models import tiny_vision_model_folder; "
          "print(tiny_vision_model_folder(sys.argv[1], log=None))")
 MEASURE = ("import json, sys; from helpers import choose_model, RuntimeFacts; "
-           "from helpers.vision import load_vision_model; "
-           "from helpers.tiny_vision_models import held_out_accuracy; "
+           "from helpers import load_vision_model; "
+           "from helpers.offline.tiny_vision_models import held_out_accuracy; "
            "model, processor = load_vision_model(choose_model(RuntimeFacts(), override=sys.argv[1], kind='vision')); "
            "print(json.dumps(held_out_accuracy(model, processor, count=200)['accuracy']))")
 
 
 def main() -> None:
-    from helpers.cache import cache_root
-    from helpers.llama3_tokenizer import llama3_tokenizer_folder
-    from helpers.tiny_vision_models import STAND_IN_NAMES
+    from helpers.catalog import stand_in_names
+    from helpers.offline.cache import cache_root
+    from helpers.offline.llama3_tokenizer import llama3_tokenizer_folder
 
     tokenizer = llama3_tokenizer_folder()
     print(f"{'stand-in':<16} {'build s':>8} {'train s':>8} {'colour':>7} {'shape':>7}  load average")
-    for name in STAND_IN_NAMES:
+    for name in stand_in_names("vision"):
         with tempfile.TemporaryDirectory() as scratch:
             shutil.copytree(cache_root() / "wheels", Path(scratch) / "wheels")
             shutil.copytree(tokenizer, Path(scratch) / tokenizer.name)

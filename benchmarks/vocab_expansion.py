@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from helpers import fertility, vocab_expansion
-from helpers.llama3_tokenizer import load_llama3_tokenizer
+from helpers.lessons import fertility, vocab_expansion
+from helpers.offline.llama3_tokenizer import load_llama3_tokenizer
 
 NEW_TOKENS = 1024
 REPEATS = 3

@@ -1,24 +1,38 @@
 """Helpers for the Bllossom notebook tutorials.
 
-What would distract from a lesson lives here: reading the machine, choosing a model and dtype,
-the model catalog, building offline stand-ins, and plotting. The lessons themselves stay in the
-notebooks.
+What would distract from a lesson lives here, in three layers, each importing only the ones below:
+
+- `lessons/`: what the notebooks use, one module per lesson topic (chat, sampling, fertility, ...);
+- `models/`: which model fits this machine and how it loads (runtime facts, memory, choice, loading);
+- `offline/`: what is built here instead of downloaded (tokenizer, stand-ins, pictures, cache, data);
+
+and, below all three, the small shared modules at this level: `errors`, `display`, `plotting`,
+`catalog`. Commands (`python -m helpers.run_notebooks`) sit above the layers. The lessons themselves
+stay in the notebooks; `tests/test_layers.py` keeps the import rule.
 """
 
 from .catalog import BLLOSSOM_SYSTEM_PROMPT, CATALOG, ModelEntry, catalog_entry, catalog_table
-from .choice import ModelChoice, choose_model, pick_dtype, pick_model
-from .errors import TutorialError
 from .display import show_table, table_text
-from .loading import about_model, explained_load_errors, load_model, load_options, source_of
-from .memory import estimate_memory_gb, estimate_model_memory_gb, fits_in, llama_parameter_count
+from .errors import TutorialError
+from .models.choice import ModelChoice, choose_model, pick_dtype, pick_model
+from .models.loading import (
+                             about_model,
+                             ensure_chat_template,
+                             explained_load_errors,
+                             load_model,
+                             load_options,
+                             load_vision_model,
+                             source_of,
+)
+from .models.memory import estimate_memory_gb, estimate_model_memory_gb, fits_in, llama_parameter_count
+from .models.runtime import RuntimeFacts, environment_report, runtime_facts
 from .plotting import plot_memory_estimates, use_hangul_font
-from .runtime import RuntimeFacts, environment_report, runtime_facts
 
 __all__ = [
     "BLLOSSOM_SYSTEM_PROMPT", "CATALOG", "about_model", "ModelChoice", "ModelEntry", "RuntimeFacts",
-    "TutorialError", "catalog_entry", "catalog_table", "choose_model", "environment_report",
+    "TutorialError", "catalog_entry", "catalog_table", "choose_model", "ensure_chat_template", "environment_report",
     "estimate_memory_gb", "estimate_model_memory_gb", "explained_load_errors", "fits_in",
-    "llama_parameter_count", "load_model", "load_options", "pick_dtype", "pick_model",
+    "llama_parameter_count", "load_model", "load_options", "load_vision_model", "pick_dtype", "pick_model",
     "plot_memory_estimates", "runtime_facts", "show_table", "source_of", "table_text",
     "use_hangul_font",
 ]

@@ -88,6 +88,15 @@ CATALOG: dict[str, ModelEntry] = {
     ]
 }
 
+# The offline stand-in each kind of lesson falls back to (the other stand-ins are choosable by name).
+DEFAULT_STAND_IN = {"text": "tiny", "vision": "tiny-llava-next"}
+
+
+def stand_in_names(kind: str | None = None) -> list[str]:
+    """Catalog names of the models this project builds offline, optionally of one kind."""
+    return [e.name for e in CATALOG.values() if e.is_offline_stand_in and kind in (None, e.kind)]
+
+
 # Names that point at an entry: the old seed-README id and the hub ids themselves.
 ALIASES = {"MLP-KTLim/llama3-Bllossom": "8b", "bllossom-tiny": "tiny"}
 ALIASES.update({entry.hub_id: entry.name for entry in CATALOG.values() if entry.hub_id})

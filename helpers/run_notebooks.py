@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .choice import RUN_RECORD_VARIABLE
+from .models.choice import RUN_RECORD_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 

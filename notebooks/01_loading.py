@@ -40,12 +40,14 @@
 
 # %%
 import sys
+
 if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],
                    check=True)
 import helpers
+
 facts = helpers.environment_report()
 
 # %% [markdown]

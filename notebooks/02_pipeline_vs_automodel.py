@@ -43,12 +43,14 @@
 
 # %%
 import sys
+
 if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],
                    check=True)
 import helpers
+
 facts = helpers.environment_report()
 
 # %% [markdown]
@@ -64,7 +66,8 @@ facts = helpers.environment_report()
 
 # %%
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline, set_seed
-from helpers import chat, timing
+
+from helpers.lessons import chat, timing
 
 choice = helpers.pick_model()
 with helpers.explained_load_errors(choice):

@@ -47,12 +47,14 @@
 
 # %%
 import sys
+
 if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],
                    check=True)
 import helpers
+
 facts = helpers.environment_report()
 
 # %% [markdown]
@@ -67,7 +69,7 @@ facts = helpers.environment_report()
 # 보게 됩니다.
 
 # %%
-from helpers import sampling
+from helpers.lessons import sampling
 
 choice = helpers.pick_model()
 model, tokenizer = helpers.load_model(choice)

@@ -49,12 +49,14 @@
 
 # %%
 import sys
+
 if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],
                    check=True)
 import helpers
+
 facts = helpers.environment_report()
 
 # %% [markdown]
@@ -74,10 +76,11 @@ facts = helpers.environment_report()
 # %%
 from IPython.display import display
 
-from helpers import fertility, llama3_tokenizer, vocab_expansion
+from helpers.lessons import fertility, vocab_expansion
+from helpers.offline import llama3_tokenizer
 
 llama3 = llama3_tokenizer.load_llama3_tokenizer()
-print(f"Llama-3 tokenizer: {len(llama3):,} tokens; '한' is {len('한'.encode())} bytes, 'a' is {len('a'.encode())}")
+print(f"Llama-3 tokenizer: {len(llama3):,} tokens; '한' is {len('한'.encode())} bytes, 'a' is {len(b'a')}")
 
 # %% [markdown]
 # The same sentence in Korean and in English, one coloured box per token. Red dashed boxes are
@@ -166,10 +169,10 @@ print(f"Korean needs {row['Llama-3', 'ko']['tokens'] / row['Llama-3', 'en']['tok
 #
 # The fix is to give the tokenizer Korean tokens. We learn them from a Korean corpus shipped with
 # the project: 139 paragraphs of everyday prose written for this tutorial (MIT or CC0, see
-# `helpers/data/README.md`). The held-out text above is not part of it.
+# `helpers/offline/data/README.md`). The held-out text above is not part of it.
 #
 # 해결책은 토크나이저에 한국어 토큰을 넣어 주는 것입니다. 이 튜토리얼을 위해 직접 쓴 일상적인 글 139개
-# 문단으로 된 한국어 말뭉치(MIT 또는 CC0, `helpers/data/README.md` 참고)에서 토큰을 배웁니다. 앞의 평가용
+# 문단으로 된 한국어 말뭉치(MIT 또는 CC0, `helpers/offline/data/README.md` 참고)에서 토큰을 배웁니다. 앞의 평가용
 # 글은 여기에 들어 있지 않습니다.
 
 # %%
@@ -366,7 +369,7 @@ print(f"{type(model).__name__}: {model.get_input_embeddings().weight.shape[0]:,}
 # 기존 토크나이저로 읽힙니다.
 
 # %%
-from helpers.tiny_chat_model import load_corpus
+from helpers.offline.tiny_chat_model import load_corpus
 
 korean_pairs = [pair for pair in load_corpus() if pair["lang"] == "ko"]
 loss_texts = [pair["answer"] for pair in korean_pairs[:12]]

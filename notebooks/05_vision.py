@@ -43,12 +43,14 @@
 
 # %%
 import sys
+
 if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],
                    check=True)
 import helpers
+
 facts = helpers.environment_report()
 
 # %% [markdown]
@@ -84,7 +86,8 @@ helpers.show_table([row for row in helpers.catalog_table() if row["kind"] == "vi
 # 가져오고, `AutoModelForImageTextToText`는 구조에 맞는 클래스를 고릅니다.
 
 # %%
-from helpers import vision, vision_samples
+from helpers.lessons import vision
+from helpers.offline import vision_samples
 
 choice = helpers.pick_model(kind="vision")
 
@@ -105,7 +108,7 @@ with helpers.explained_load_errors(choice):  # hub, GPU and offline errors becom
     source = helpers.source_of(choice)
     processor = AutoProcessor.from_pretrained(source)
     model = AutoModelForImageTextToText.from_pretrained(source, **helpers.load_options(choice))
-vision.ensure_chat_template(processor)
+helpers.ensure_chat_template(processor)
 print(type(model).__name__, "+", type(processor).__name__, "on", model.device, "in", model.dtype)
 
 # %% [markdown]
@@ -359,7 +362,7 @@ scratch = Path(tempfile.mkdtemp())
 mistakes = {
     "missing file": lambda: vision.load_image(scratch / "no_such_picture.png"),
     "not a picture": lambda: vision.load_image(scratch / "notes.png"),
-    "text-only model": lambda: vision.load_vision_model(helpers.choose_model(facts, override="3b")),
+    "text-only model": lambda: helpers.load_vision_model(helpers.choose_model(facts, override="3b")),
 }
 messages_seen = {}
 for mistake, attempt in mistakes.items():

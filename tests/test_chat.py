@@ -8,9 +8,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from helpers import CATALOG, BLLOSSOM_SYSTEM_PROMPT, RuntimeFacts, TutorialError, chat, choose_model, timing
-from helpers.llama3_tokenizer import load_llama3_tokenizer
-from helpers.tiny_chat_model import load_corpus
+from helpers import BLLOSSOM_SYSTEM_PROMPT, CATALOG, RuntimeFacts, TutorialError, choose_model
+from helpers.lessons import chat, timing
+from helpers.offline.llama3_tokenizer import load_llama3_tokenizer
+from helpers.offline.tiny_chat_model import load_corpus
 
 BOS, EOT, END = 128000, 128009, 128001
 

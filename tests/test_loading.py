@@ -31,7 +31,7 @@ def test_local_folder_loads(tmp_path):
     config = LlamaConfig(vocab_size=128256, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                          num_attention_heads=2, num_key_value_heads=1)
     LlamaForCausalLM(config).save_pretrained(tmp_path)
-    helpers.llama3_tokenizer.load_llama3_tokenizer().save_pretrained(tmp_path)
+    helpers.offline.llama3_tokenizer.load_llama3_tokenizer().save_pretrained(tmp_path)
     model, _ = load_model(choose_model(CPU, str(tmp_path)))
     assert model.config.hidden_size == 16
 
@@ -40,7 +40,7 @@ def test_pickled_weights_are_refused(tmp_path):
     config = LlamaConfig(vocab_size=128256, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                          num_attention_heads=2, num_key_value_heads=1)
     LlamaForCausalLM(config).save_pretrained(tmp_path, safe_serialization=False)
-    helpers.llama3_tokenizer.load_llama3_tokenizer().save_pretrained(tmp_path)
+    helpers.offline.llama3_tokenizer.load_llama3_tokenizer().save_pretrained(tmp_path)
     if (tmp_path / "model.safetensors").exists():  # transformers 5 may always write safetensors
         (tmp_path / "model.safetensors").unlink()
         torch.save(LlamaForCausalLM(config).state_dict(), tmp_path / "pytorch_model.bin")

@@ -6,9 +6,17 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from helpers import (CATALOG, RuntimeFacts, environment_report, estimate_memory_gb,
-                     estimate_model_memory_gb, fits_in, llama_parameter_count, runtime_facts)
-from helpers.runtime import package_versions
+from helpers import (
+    CATALOG,
+    RuntimeFacts,
+    environment_report,
+    estimate_memory_gb,
+    estimate_model_memory_gb,
+    fits_in,
+    llama_parameter_count,
+    runtime_facts,
+)
+from helpers.models.runtime import package_versions
 
 
 @pytest.mark.parametrize("tie", [True, False])

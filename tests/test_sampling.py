@@ -10,8 +10,8 @@ import torch
 from transformers import set_seed
 
 import helpers
-from helpers import sampling
-from helpers.sampling import SamplingSettings
+from helpers.lessons import sampling
+from helpers.lessons.sampling import SamplingSettings
 
 SETTINGS = {
     "card": sampling.CARD_SETTINGS,
@@ -119,7 +119,6 @@ def test_top_k_keeps_k_and_ties(model_and_tokenizer, inputs):
     model, _ = model_and_tokenizer
     for k in (1, 10, 50):
         dist = sampling.next_token_distribution(model, inputs, top_k=k)
-        kept = dist.probs > 0
         threshold = dist.logits.topk(k).values[-1]
         assert dist.kept == int((dist.logits >= threshold).sum()) >= k
 
@@ -183,7 +182,8 @@ def test_unknown_knob_and_batches_are_explained(model_and_tokenizer, inputs):
 
 
 def test_valid_edges_are_accepted():
-    assert SamplingSettings(top_p=1.0, top_k=1, temperature=1e-3, repetition_penalty=0.5).generate_kwargs()["top_k"] == 1
+    settings = SamplingSettings(top_p=1.0, top_k=1, temperature=1e-3, repetition_penalty=0.5)
+    assert settings.generate_kwargs()["top_k"] == 1
     assert SamplingSettings(top_k=None).generate_kwargs()["top_k"] == 0  # generate's "off"
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
 import helpers
 from helpers import BLLOSSOM_SYSTEM_PROMPT, TutorialError
-from helpers import llama3_tokenizer as llama3
-from helpers.tiny_chat_model import load_corpus, tiny_chat_model_folder, train_tiny_chat_model
+from helpers.offline import llama3_tokenizer as llama3
+from helpers.offline.tiny_chat_model import load_corpus, tiny_chat_model_folder, train_tiny_chat_model
 
 SEED_QUESTION = "서울과학기술대학교 MLP연구실에 대해 소개해줘"
 EXAMPLE_PROMPTS = [SEED_QUESTION, "블로썸은 어떤 모델이야?", "한국의 수도는 어디야?", "What is Bllossom?",

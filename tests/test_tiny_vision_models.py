@@ -11,17 +11,18 @@ import hashlib
 import pytest
 
 import helpers
-from helpers import tiny_vision_models, vision, vision_samples
-from helpers.llama3_tokenizer import SPECIAL_IDS
-from helpers.runtime import RuntimeFacts
+from helpers.lessons import vision
+from helpers.models.runtime import RuntimeFacts
+from helpers.offline import tiny_vision_models, vision_samples
+from helpers.offline.llama3_tokenizer import SPECIAL_IDS
 
-NAMES = tiny_vision_models.STAND_IN_NAMES
+NAMES = helpers.catalog.stand_in_names("vision")
 
 
 @pytest.fixture(scope="module", params=NAMES)
 def stand_in(request):
     choice = helpers.choose_model(RuntimeFacts(), override=request.param, kind="vision")
-    model, processor = vision.load_vision_model(choice)
+    model, processor = helpers.load_vision_model(choice)
     return request.param, model, processor
 
 
@@ -66,7 +67,8 @@ def test_the_answer_depends_on_the_picture(stand_in):
         messages = [{"role": "user", "content": [{"type": "image", "image": picture},
                                                  {"type": "text", "text": "What colour is the shape?"}]}]
         inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                               return_dict=True, return_tensors="pt").to(model.device, dtype=model.dtype)
+                                               return_dict=True, return_tensors="pt")
+        inputs = inputs.to(model.device, dtype=model.dtype)
         output = model.generate(**inputs, max_new_tokens=8, do_sample=False)
         answers.append(processor.decode(output[0, inputs["input_ids"].shape[-1]:], skip_special_tokens=True))
     assert answers == ["red", "blue"], answers

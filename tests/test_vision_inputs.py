@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 import helpers
-from helpers import vision
-from helpers.runtime import RuntimeFacts
+from helpers.lessons import vision
+from helpers.models.runtime import RuntimeFacts
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_url_that_cannot_be_reached(monkeypatch):
 def test_vision_prompt_to_a_text_only_catalog_model():
     choice = helpers.choose_model(RuntimeFacts(), override="tiny")
     with pytest.raises(helpers.TutorialError, match="text-only"):
-        vision.load_vision_model(choice)
+        helpers.load_vision_model(choice)
 
 
 def test_vision_prompt_to_a_text_only_folder(tmp_path):
@@ -126,7 +126,7 @@ def test_vision_prompt_to_a_text_only_folder(tmp_path):
                 intermediate_size=8).save_pretrained(tmp_path)
     choice = helpers.choose_model(RuntimeFacts(), override=str(tmp_path), kind="vision")
     with pytest.raises(helpers.TutorialError, match="text-only"):
-        vision.load_vision_model(choice)
+        helpers.load_vision_model(choice)
 
 
 def test_vision_lessons_pick_a_vision_stand_in_on_a_cpu():
@@ -147,5 +147,5 @@ def test_missing_chat_template_gets_llama3_with_the_card_image_text():
         image_token = "<image>"
 
     processor = Bare()
-    vision.ensure_chat_template(processor)
+    helpers.ensure_chat_template(processor)
     assert "<image>\\n" in processor.chat_template

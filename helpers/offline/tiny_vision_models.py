@@ -28,13 +28,12 @@ import random
 import time
 from pathlib import Path
 
-from .cache import cached_folder, recipe_hash
-from .llama3_tokenizer import VOCAB_SIZE, load_llama3_tokenizer
-from .tiny_chat_model import deterministic_torch, full_vocabulary_loss
-from .vision import llama3_vision_template
+from ..catalog import stand_in_names
 from . import vision_samples
+from .cache import cached_folder, recipe_hash
+from .llama3_tokenizer import VOCAB_SIZE, llama3_vision_template, load_llama3_tokenizer
+from .training import deterministic_torch, full_vocabulary_loss, training_step, warmup_cosine_schedule
 
-STAND_IN_NAMES = ("tiny-llava-next", "tiny-mllama")
 IMAGE_TOKEN_ID = 128256  # both real Bllossom vision models put their image token here
 PAD_TOKEN = "<|finetune_right_pad_id|>"  # id 128004, Llama-3.1's padding token
 TILE = 32  # pixels a side of one tile the vision towers read
@@ -99,8 +98,16 @@ def build_processor(name: str):
 def build_model(name: str, seed: int = 0):
     """A randomly initialised stand-in with the full Llama-3 vocabulary."""
     import torch
-    from transformers import (CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration,
-                              MllamaConfig, MllamaForConditionalGeneration, MllamaTextConfig, MllamaVisionConfig)
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        MllamaConfig,
+        MllamaForConditionalGeneration,
+        MllamaTextConfig,
+        MllamaVisionConfig,
+    )
 
     torch.manual_seed(seed)
     if name == "tiny-llava-next":
@@ -288,7 +295,7 @@ def _train_vision_tower(model, pool, labels, settings, rng, log, held_out=None) 
     optimizer = torch.optim.AdamW(parameters + list(probe.parameters()), lr=settings["vision_learning_rate"],
                                   weight_decay=0.0)
     steps, size = settings["vision_steps"], settings["vision_batch_size"]
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
+    schedule = warmup_cosine_schedule(optimizer, 0, steps)
 
     def vectors_and_labels(pictures, chosen_labels):
         batch = {key: torch.stack([p[key] for p in pictures]) for key in pictures[0]}
@@ -296,15 +303,12 @@ def _train_vision_tower(model, pool, labels, settings, rng, log, held_out=None) 
         per_vector = torch.tensor(chosen_labels)[:, None, :].expand(-1, real.shape[1], -1)[real]
         return probe(vectors[real]), per_vector
 
-    for step in range(steps):
+    for _ in range(steps):
         chosen = [rng.randrange(len(pool)) for _ in range(size)]
         logits, per_vector = vectors_and_labels([pool[i] for i in chosen], [labels[i] for i in chosen])
         loss = sum(torch.nn.functional.cross_entropy(logits[:, a:b], per_vector[:, k])
                    for k, (a, b) in enumerate(ATTRIBUTE_SLICES))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
+        training_step(loss, optimizer, schedule)
     accuracy = {}
     if held_out:
         with torch.no_grad():
@@ -341,8 +345,9 @@ def train_tiny_vision_model(name: str, folder: Path, log=print, **overrides) -> 
         model = build_model(name, seed=settings["seed"])
         model.train()
         checks = vision_samples.random_scenes(100, seed=settings["seed"] + 1)
+        held_out = (_picture_pool(processor, checks), [_attribute_labels(s) for s in checks])
         vision_accuracy = _train_vision_tower(model, pool, [_attribute_labels(s) for s in scenes], settings, rng,
-                                              log, (_picture_pool(processor, checks), [_attribute_labels(s) for s in checks]))
+                                              log, held_out)
         del pool
         seen = time.perf_counter() - started
 
@@ -375,9 +380,7 @@ def train_tiny_vision_model(name: str, folder: Path, log=print, **overrides) -> 
         picture_batches = math.ceil(len(examples) / size)
         text_batches = max(1, round(picture_batches * settings["text_only_share"]))
         total_steps = settings["epochs"] * (picture_batches + text_batches)
-        shape = lambda step: min(1.0, (step + 1) / settings["warmup_steps"]) * 0.5 * (
-            1 + math.cos(math.pi * step / total_steps))
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, [shape, shape])
+        schedule = warmup_cosine_schedule(optimizer, settings["warmup_steps"], total_steps)
         for epoch in range(settings["epochs"]):
             order = list(range(len(examples)))
             rng.shuffle(order)
@@ -394,11 +397,7 @@ def train_tiny_vision_model(name: str, folder: Path, log=print, **overrides) -> 
                     targets[row, : len(targets_of[index])] = targets_of[index]
                 hidden = body(**inputs, use_cache=False).last_hidden_state
                 loss = full_vocabulary_loss(hidden, head, targets, unused_log_count)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                epoch_loss += loss.item()
+                epoch_loss += training_step(loss, optimizer, schedule)
             if log:
                 log(f"  epoch {epoch + 1}/{settings['epochs']}: loss {epoch_loss / len(batches):.3f}")
 
@@ -414,7 +413,8 @@ def train_tiny_vision_model(name: str, folder: Path, log=print, **overrides) -> 
     model.to(torch.bfloat16).save_pretrained(folder)
     processor.save_pretrained(folder)
     facts = dict(name=name, pictures=len(examples), text_only_chats=len(text_only),
-                 writable_tokens=len(writable), steps=total_steps, vision_probe_accuracy={k: round(v, 3) for k, v in vision_accuracy.items()},
+                 writable_tokens=len(writable), steps=total_steps,
+                 vision_probe_accuracy={k: round(v, 3) for k, v in vision_accuracy.items()},
                  final_loss=round(epoch_loss / len(batches), 4), prepare_seconds=round(prepared, 1),
                  vision_seconds=round(seen - prepared, 1), seconds=round(time.perf_counter() - started, 1),
                  **settings)
@@ -428,11 +428,11 @@ def tiny_vision_model_folder(name: str = "tiny-llava-next", log=print) -> Path:
     import torch
     import transformers
 
-    if name not in STAND_IN_NAMES:
-        raise ValueError(f"unknown vision stand-in {name!r}; known: {', '.join(STAND_IN_NAMES)}")
+    if name not in stand_in_names("vision"):
+        raise ValueError(f"unknown vision stand-in {name!r}; known: {', '.join(stand_in_names('vision'))}")
     here = Path(__file__)
     recipe = recipe_hash(name, here, here.with_name("vision_samples.py"), here.with_name("llama3_tokenizer.py"),
-                         here.with_name("tiny_chat_model.py"),  # its loss and thread settings
+                         here.with_name("training.py"),  # the shared loss, schedule and step
                          llama3_vision_template("<image>\n"), llama3_vision_template("<|image|>"),
                          transformers.__version__,
                          torch.__version__.split("+")[0], PIL.__version__)

@@ -1,4 +1,4 @@
-"""How many tokens a tokenizer spends on a text: "fertility", and the token spans behind it.
+"""Notebook 04: how many tokens a tokenizer spends on a text ("fertility"), and the token spans behind it.
 
 Fertility is measured per unit a reader can count (non-space character, Hangul syllable,
 whitespace-separated word) plus bytes per token, so tokenizers with different vocabularies
@@ -14,10 +14,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import TutorialError
-from .runtime import hub_is_offline
+from ..errors import TutorialError
+from ..models.runtime import hub_is_offline
+from ..offline import DATA_FOLDER
 
-EVAL_TEXT_PATH = Path(__file__).parent / "data" / "ko_en_eval.jsonl"
+EVAL_TEXT_PATH = DATA_FOLDER / "ko_en_eval.jsonl"
 HANGUL_SYLLABLE = re.compile("[가-힣]")
 CONTEXT_WINDOW = 8192  # Llama-3's and Bllossom-8B's max_position_embeddings
 COLOURS = ["#ffd6a5", "#caffbf", "#9bf6ff", "#bdb2ff", "#ffc6ff", "#fdffb6"]
@@ -73,7 +74,7 @@ def plot_fertility(rows: list[dict], measure: str = "tokens/char"):
     """Grouped bars: one group per language, one bar per tokenizer, with Hangul labels."""
     import matplotlib.pyplot as plt
 
-    from .plotting import use_hangul_font
+    from ..plotting import use_hangul_font
 
     use_hangul_font()
     languages = list(dict.fromkeys(row["language"] for row in rows))

@@ -18,14 +18,15 @@ import json
 import math
 import random
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
+from ..catalog import BLLOSSOM_SYSTEM_PROMPT
+from . import DATA_FOLDER
 from .cache import cached_folder, recipe_hash
-from .catalog import BLLOSSOM_SYSTEM_PROMPT
 from .llama3_tokenizer import VOCAB_SIZE, load_llama3_tokenizer
+from .training import deterministic_torch, full_vocabulary_loss, training_step, warmup_cosine_schedule
 
-CORPUS_PATH = Path(__file__).parent / "data" / "chat_corpus.jsonl"
+CORPUS_PATH = DATA_FOLDER / "chat_corpus.jsonl"
 
 ARCHITECTURE = dict(
     vocab_size=VOCAB_SIZE, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
@@ -46,20 +47,6 @@ def load_corpus(path: Path | None = None) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-@contextmanager
-def deterministic_torch(threads: int):
-    """One fixed thread count, so the same recipe gives the same bytes (and a busy machine does
-    not stall two threads waiting on each other)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _conversations(pairs: list[dict], rng: random.Random, two_turn: int) -> list[list[dict]]:
     """Single-turn chats with the card's system prompt, plus a few two-turn chats (the tiny
     model follows those; a history it never saw can still throw it off)."""
@@ -76,19 +63,6 @@ def _conversations(pairs: list[dict], rng: random.Random, two_turn: int) -> list
                       {"role": "user", "content": second["question"]},
                       {"role": "assistant", "content": second["answer"]}])
     return chats
-
-
-def full_vocabulary_loss(hidden, head, targets, unused_log_count: float):
-    """Cross-entropy over the whole vocabulary, computed from the learned output rows alone.
-
-    Every other token has a zero row, so logit 0; together they enter the softmax as a single
-    term, log(number of unused tokens). `targets` index into `head`; negative ones are skipped."""
-    import torch
-
-    chosen = targets >= 0
-    logits = hidden[chosen] @ head.T
-    unused = torch.full((logits.shape[0], 1), unused_log_count)
-    return torch.nn.functional.cross_entropy(torch.cat([logits, unused], 1), targets[chosen])
 
 
 def _tokenize_chat(tokenizer, chat: list[dict]) -> tuple[list[int], list[bool]]:
@@ -143,8 +117,7 @@ def train_tiny_chat_model(folder: Path, epochs: int | None = None, log=print) ->
         batches = [order[i: i + settings["batch_size"]]
                    for i in range(0, len(order), settings["batch_size"])]
         total_steps = settings["epochs"] * len(batches)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(
-            1.0, (step + 1) / settings["warmup_steps"]) * 0.5 * (1 + math.cos(math.pi * step / total_steps)))
+        schedule = warmup_cosine_schedule(optimizer, settings["warmup_steps"], total_steps)
         model.train()
         for epoch in range(settings["epochs"]):
             rng.shuffle(batches)
@@ -166,11 +139,7 @@ def train_tiny_chat_model(folder: Path, epochs: int | None = None, log=print) ->
                 vectors = torch.nn.functional.embedding(ids, embeddings)
                 hidden = body(inputs_embeds=vectors, attention_mask=mask).last_hidden_state
                 loss = full_vocabulary_loss(hidden, head, targets, unused_log_count)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                epoch_loss += loss.item()
+                epoch_loss += training_step(loss, optimizer, schedule)
             if log and (epoch % 5 == 4 or epoch == settings["epochs"] - 1):
                 log(f"  epoch {epoch + 1}/{settings['epochs']}: loss {epoch_loss / len(batches):.3f}")
 
@@ -195,7 +164,9 @@ def tiny_chat_model_folder(log=print) -> Path:
     import torch
     import transformers
 
-    recipe = recipe_hash(Path(__file__), CORPUS_PATH, Path(__file__).with_name("llama3_tokenizer.py"),
+    here = Path(__file__)
+    recipe = recipe_hash(here, CORPUS_PATH, here.with_name("llama3_tokenizer.py"), here.with_name("training.py"),
+                         BLLOSSOM_SYSTEM_PROMPT,
                          transformers.__version__, torch.__version__.split("+")[0])
 
     def build(folder: Path) -> None:

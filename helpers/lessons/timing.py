@@ -1,4 +1,4 @@
-"""Timing generation fairly: when the first token arrives, how many follow, and how fast.
+"""Notebook 02: timing generation fairly: when the first token arrives, how many follow, and how fast.
 
 `TokenClock` is a transformers streamer that prints nothing; `generate` hands it the prompt and
 then each new token, so it also shows which ids a pipeline really passed to the model.

@@ -1,4 +1,4 @@
-"""The distribution `generate` samples the next token from, built by `generate`'s own code.
+"""Notebook 03: the distribution `generate` samples the next token from, built by `generate`'s own code.
 
 `next_token_distribution` runs the model once and passes its logits through the very
 `LogitsProcessorList` that `model.generate(do_sample=True, ...)` builds for the same settings
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .errors import TutorialError
+from ..errors import TutorialError
 
 GENERATE_DEFAULT_TOP_K = 50  # what `generate(do_sample=True)` applies when top_k is not given
 # Processors that cut tokens (set them to -inf) rather than reshape the scores.
@@ -299,7 +299,7 @@ def plot_top_tokens(distributions: dict, tokenizer, n: int = 10):
     """One bar chart per distribution (e.g. per temperature): the n most likely tokens."""
     import matplotlib.pyplot as plt
 
-    from .plotting import use_hangul_font
+    from ..plotting import use_hangul_font
 
     use_hangul_font()
     figure, axes = plt.subplots(1, len(distributions), figsize=(3.6 * len(distributions), 3.8),
@@ -321,7 +321,7 @@ def plot_cumulative_cut(dist: NextTokenDistribution, cuts: dict[str, int]):
     a vertical line where each filter cuts. `cuts` maps a label to how many tokens it kept."""
     import matplotlib.pyplot as plt
 
-    from .plotting import use_hangul_font
+    from ..plotting import use_hangul_font
 
     use_hangul_font()
     cumulative = dist.unfiltered_probs.sort(descending=True).values.cumsum(0).tolist()
@@ -344,7 +344,7 @@ def plot_penalty(before, after, context_ids, tokenizer, n: int = 12):
     context are marked (*) because only those change."""
     import matplotlib.pyplot as plt
 
-    from .plotting import use_hangul_font
+    from ..plotting import use_hangul_font
 
     use_hangul_font()
     ids = before.topk(n).indices.tolist()
@@ -366,7 +366,7 @@ def plot_sweeps(sweeps: dict[str, list[dict]], card: dict | None = None):
     """Measured statistics against each swept knob: one column per knob, one row per statistic."""
     import matplotlib.pyplot as plt
 
-    from .plotting import use_hangul_font
+    from ..plotting import use_hangul_font
 
     use_hangul_font()
     statistics = [("distinct-2", "distinct-2 (다양성)"), ("mean log-prob", "mean log-prob (평균 로그 확률)"),

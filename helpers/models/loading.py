@@ -8,20 +8,22 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from ..catalog import CATALOG, catalog_entry
+from ..errors import TutorialError
+from ..offline.llama3_tokenizer import llama3_vision_template
+from ..offline.tiny_chat_model import tiny_chat_model_folder
+from ..offline.tiny_vision_models import tiny_vision_model_folder
 from .choice import ModelChoice, pick_model
-from .errors import TutorialError
+
 
 def stand_in_folder(name: str):
     """The local folder of an offline stand-in, building it the first time."""
-    if name == "tiny":
-        from .tiny_chat_model import tiny_chat_model_folder
-
+    entry = catalog_entry(name)
+    if not entry.is_offline_stand_in:
+        raise TutorialError(f"'{name}' is a hub model, not an offline stand-in.")
+    if entry.kind == "text":
         return tiny_chat_model_folder()
-    if name in ("tiny-llava-next", "tiny-mllama"):
-        from .tiny_vision_models import tiny_vision_model_folder
-
-        return tiny_vision_model_folder(name)
-    raise TutorialError(f"No offline stand-in is named '{name}'.")
+    return tiny_vision_model_folder(entry.name)
 
 
 def source_of(choice: ModelChoice) -> str:
@@ -133,3 +135,48 @@ def about_model(choice: ModelChoice) -> str:
             text += (f" Trained on this machine on {facts['pairs']} question-answer pairs "
                      f"({facts['examples']} chats) in {facts['seconds']} s.")
     return text
+
+
+def vision_model_names() -> list[str]:
+    return [name for name, entry in CATALOG.items() if entry.kind == "vision"]
+
+
+def check_can_see(choice: ModelChoice, source: str | None = None) -> None:
+    """Raise a TutorialError if `choice` is a text-only model (it would fail on a picture)."""
+    names = ", ".join(vision_model_names())
+    if choice.entry is not None and choice.entry.kind != "vision":
+        raise TutorialError(f"{choice.name} is a text-only model: it cannot read pictures. Use a vision "
+                            f"model ({names}), e.g. helpers.pick_model(kind='vision') or "
+                            "BLLOSSOM_MODEL=aica-5b.")
+    if source is not None:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(source)
+        if getattr(config, "vision_config", None) is None:
+            raise TutorialError(f"{choice.name} ({type(config).__name__}) is a text-only model: it cannot "
+                                f"read pictures. Use a vision model ({names}).")
+
+
+def ensure_chat_template(processor) -> None:
+    """Give a processor without a chat template Llama-3's, with the picture where the card puts it."""
+    if getattr(processor, "chat_template", None):
+        return
+    image_token = getattr(processor, "image_token", "<image>")
+    # Vision-8B's card prompts with "<image>\n" + question; Mllama's <|image|> takes no newline.
+    processor.chat_template = llama3_vision_template(image_token + ("\n" if image_token == "<image>" else ""))
+
+
+def load_vision_model(choice: ModelChoice | None = None):
+    """Model and processor for `choice` (default: `pick_model(kind="vision")` for this machine)."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    choice = choice or pick_model(kind="vision")
+    check_can_see(choice)
+    with explained_load_errors(choice):
+        source = source_of(choice)
+        check_can_see(choice, source)
+        processor = AutoProcessor.from_pretrained(source)
+        model = AutoModelForImageTextToText.from_pretrained(source, **load_options(choice))
+    ensure_chat_template(processor)
+    model.eval()
+    return model, processor

@@ -1,10 +1,10 @@
-"""Pictures in, answers out: loading vision models and images with errors a learner can act on.
+"""Notebook 05: pictures in, answers out: checked images, and how a vision model reads a picture.
 
 The vision lesson asks Bllossom-Vision-8B (LLaVA-NeXT) and AICA-5B (Mllama), or their offline
 stand-ins, about a picture through one code path: `AutoProcessor`, `AutoModelForImageTextToText`
 and the processor's chat template. What would distract from that lives here: checking that a
-picture is really a picture, that a model can really see, and drawing how a model cuts a picture
-into tiles and patches.
+picture is really a picture and drawing how a model cuts a picture into tiles and patches (loading
+and the can-it-see check live in `helpers.models.loading`).
 """
 
 from __future__ import annotations
@@ -14,37 +14,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .catalog import CATALOG
-from .choice import ModelChoice, pick_model
-from .errors import TutorialError
-from .loading import explained_load_errors, load_options, source_of
-from .runtime import hub_is_offline
+from ..errors import TutorialError
+from ..models.runtime import hub_is_offline
 
 MAX_PIXELS = 40_000_000  # larger pictures are refused: the processors would shrink them anyway
 DOWNLOAD_TIMEOUT_S = 20
-
-def llama3_vision_template(image_text: str) -> str:
-    """Llama-3's chat template, also taking content lists with {"type": "image"} and
-    {"type": "text"} parts; each picture is written as `image_text`."""
-    image = "{{ '" + image_text.replace("\n", "\\n") + "' }}"
-    return (
-        "{%- for message in messages -%}"
-        "{%- if loop.first %}{{ bos_token }}{% endif -%}"
-        "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}"
-        "{%- if message['content'] is string -%}{{ message['content'] | trim }}"
-        "{%- else -%}{%- for part in message['content'] -%}"
-        "{%- if part['type'] == 'image' -%}" + image +
-        "{%- elif part['type'] == 'text' -%}{{ part['text'] | trim }}{%- endif -%}"
-        "{%- endfor -%}{%- endif -%}"
-        "{{ '<|eot_id|>' }}"
-        "{%- endfor -%}"
-        "{%- if add_generation_prompt -%}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif -%}"
-    )
-
-
-def vision_model_names() -> list[str]:
-    return [name for name, entry in CATALOG.items() if entry.kind == "vision"]
-
 
 # ---------------------------------------------------------------------------------------------
 # Pictures
@@ -138,51 +112,6 @@ def as_rgb(image, name: str = "the picture"):
 
 
 # ---------------------------------------------------------------------------------------------
-# Models
-
-
-def check_can_see(choice: ModelChoice, source: str | None = None) -> None:
-    """Raise a TutorialError if `choice` is a text-only model (it would fail on a picture)."""
-    names = ", ".join(vision_model_names())
-    if choice.entry is not None and choice.entry.kind != "vision":
-        raise TutorialError(f"{choice.name} is a text-only model: it cannot read pictures. Use a vision "
-                            f"model ({names}), e.g. helpers.pick_model(kind='vision') or "
-                            "BLLOSSOM_MODEL=aica-5b.")
-    if source is not None:
-        from transformers import AutoConfig
-
-        config = AutoConfig.from_pretrained(source)
-        if getattr(config, "vision_config", None) is None:
-            raise TutorialError(f"{choice.name} ({type(config).__name__}) is a text-only model: it cannot "
-                                f"read pictures. Use a vision model ({names}).")
-
-
-def ensure_chat_template(processor) -> None:
-    """Give a processor without a chat template Llama-3's, with the picture where the card puts it."""
-    if getattr(processor, "chat_template", None):
-        return
-    image_token = getattr(processor, "image_token", "<image>")
-    # Vision-8B's card prompts with "<image>\n" + question; Mllama's <|image|> takes no newline.
-    processor.chat_template = llama3_vision_template(image_token + ("\n" if image_token == "<image>" else ""))
-
-
-def load_vision_model(choice: ModelChoice | None = None):
-    """Model and processor for `choice` (default: `pick_model(kind="vision")` for this machine)."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    choice = choice or pick_model(kind="vision")
-    check_can_see(choice)
-    with explained_load_errors(choice):
-        source = source_of(choice)
-        check_can_see(choice, source)
-        processor = AutoProcessor.from_pretrained(source)
-        model = AutoModelForImageTextToText.from_pretrained(source, **load_options(choice))
-    ensure_chat_template(processor)
-    model.eval()
-    return model, processor
-
-
-# ---------------------------------------------------------------------------------------------
 # How a model reads a picture
 
 
@@ -249,7 +178,7 @@ def plot_image_reading(model, processor, inputs, title: str = ""):
     whole picture resized to one tile, then the tiles; (Mllama) the tiles. Thin lines mark patches."""
     import matplotlib.pyplot as plt
 
-    from .plotting import use_hangul_font
+    from ..plotting import use_hangul_font
 
     use_hangul_font()
     layout = _layout(model, processor, inputs)
@@ -290,7 +219,7 @@ def show_pictures(pictures: dict, size: float = 2.6):
     """Pictures side by side with their names as titles (Hangul titles work)."""
     import matplotlib.pyplot as plt
 
-    from .plotting import use_hangul_font
+    from ..plotting import use_hangul_font
 
     use_hangul_font()
     figure, axes = plt.subplots(1, len(pictures), figsize=(size * len(pictures), size), squeeze=False)

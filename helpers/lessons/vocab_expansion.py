@@ -1,4 +1,4 @@
-"""Vocabulary expansion: teach the Llama-3 tokenizer Korean words, and give the model rows for them.
+"""Notebook 04: vocabulary expansion: teach the Llama-3 tokenizer Korean words, and give the model rows for them.
 
 Three steps, each one function that notebook 04 calls and explains:
 
@@ -21,9 +21,10 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import TutorialError
+from ..errors import TutorialError
+from ..offline import DATA_FOLDER
 
-KOREAN_CORPUS_PATH = Path(__file__).parent / "data" / "ko_bpe_corpus.txt"
+KOREAN_CORPUS_PATH = DATA_FOLDER / "ko_bpe_corpus.txt"
 HANGUL_SYLLABLE = re.compile("[가-힣]")
 # UTF-8 lead bytes of the three-byte block that holds the Hangul syllables (U+A000-U+DFFF).
 # Only tokens containing one are appended, so text without Hangul (English, code) never meets

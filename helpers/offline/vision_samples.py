@@ -167,7 +167,7 @@ def draw_bar_chart(path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plotting import use_hangul_font
+    from ..plotting import use_hangul_font
 
     use_hangul_font()
     figure, axes = plt.subplots(figsize=(4, 3), dpi=112)
@@ -191,6 +191,6 @@ def sample_images_folder() -> Path:
     import matplotlib
     import PIL
 
-    recipe = recipe_hash(Path(__file__), Path(__file__).with_name("plotting.py"), PIL.__version__,
+    recipe = recipe_hash(Path(__file__), Path(__file__).parents[1] / "plotting.py", PIL.__version__,
                          matplotlib.__version__)
     return cached_folder("vision-samples", recipe, _write_samples)
