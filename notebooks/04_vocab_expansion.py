@@ -557,3 +557,50 @@ assert "128,256" in message
 #
 # 확장된 모델은 이제 한국어 글로 추가 사전 학습을 해서 새 토큰을 *쓰는* 법을 배워야 합니다. 그래야 늘어난
 # 문맥이 답변에서도 효과를 냅니다.
+
+# %% [markdown]
+# ## Exercises · 연습 문제
+#
+# Each task has a cell for your answer (in the student copy it holds `...`) and a check cell that
+# runs your answer and replies: correct, or a hint that points at the idea. Easy first.
+#
+# 문제마다 답을 쓰는 셀(학생용 사본에는 `...`가 들어 있습니다)과, 답을 실행해 보고 정답인지 알려 주거나
+# 생각할 방향을 힌트로 주는 확인 셀이 있습니다. 쉬운 문제부터 시작합니다.
+
+# %%
+from helpers.lessons import exercises
+
+# %% [markdown]
+# **1.** How many Llama-3 tokens does `"블로썸은 한국어를 잘합니다"` spend per character? Count the
+# characters that are not spaces, and no special tokens.
+#
+# **1.** `"블로썸은 한국어를 잘합니다"`는 Llama-3에서 글자 하나에 토큰을 몇 개 쓸까요? 공백이 아닌 글자만
+# 세고, 특수 토큰은 빼세요.
+
+# %% tags=["solution"]
+# Exercise 1 · 문제 1
+sentence = "블로썸은 한국어를 잘합니다"
+per_character = len(llama3.encode(sentence, add_special_tokens=False)) / len(sentence.replace(" ", ""))
+
+# %%
+# Check · 확인
+exercises.check_tokens_per_character(per_character, llama3, "블로썸은 한국어를 잘합니다")
+
+# %% [markdown]
+# **2.** Find a Korean word that Llama-3 cuts into byte pieces (some piece is not a whole character)
+# and that the expanded tokenizer keeps as one token. Look among the new tokens.
+#
+# **2.** Llama-3는 바이트 조각으로 자르고(온전한 글자가 아닌 조각이 있음) 확장된 토크나이저는 토큰 하나로
+# 두는 한국어 단어를 찾으세요. 새 토큰들 가운데서 찾아보세요.
+
+# %% tags=["solution"]
+# Exercise 2 · 문제 2
+kept_whole = next(
+    word for word in (expanded.decode([i]).strip() for i in new_ids)
+    if word and " " not in word and len(expanded.encode(word, add_special_tokens=False)) == 1
+    and any("<0x" in vocab_expansion.token_text(t)
+            for t in llama3.convert_ids_to_tokens(llama3.encode(word, add_special_tokens=False))))
+
+# %%
+# Check · 확인
+exercises.check_word_kept_whole(kept_whole, llama3, expanded)

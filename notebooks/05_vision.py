@@ -380,3 +380,49 @@ print("CMYK picture ->", vision.load_image(cmyk).mode)
 assert all(text != "(no error)" for text in messages_seen.values()), messages_seen
 assert "text-only" in messages_seen["text-only model"]
 assert vision.load_image(cmyk).mode == "RGB"
+
+# %% [markdown]
+# ## Exercises · 연습 문제
+#
+# Each task has a cell for your answer (in the student copy it holds `...`) and a check cell that
+# runs your answer and replies: correct, or a hint that points at the idea. Easy first.
+#
+# 문제마다 답을 쓰는 셀(학생용 사본에는 `...`가 들어 있습니다)과, 답을 실행해 보고 정답인지 알려 주거나
+# 생각할 방향을 힌트로 주는 확인 셀이 있습니다. 쉬운 문제부터 시작합니다.
+
+# %%
+from helpers.lessons import exercises
+
+exercise_messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "도형의 색깔은?"}]}]
+exercise_prompt = processor.apply_chat_template(exercise_messages, add_generation_prompt=True, tokenize=False)
+exercise_inputs = processor(text=exercise_prompt, images=[pictures["shape_scene"]], add_special_tokens=False,
+                            return_tensors="pt")
+
+# %% [markdown]
+# **1.** How many image tokens did the processor write into the text of `exercise_inputs`? Count them
+# in `input_ids`.
+#
+# **1.** 프로세서가 `exercise_inputs`의 글에 이미지 토큰을 몇 개 넣었을까요? `input_ids`에서 세어 보세요.
+
+# %% tags=["solution"]
+# Exercise 1 · 문제 1
+image_tokens = int((exercise_inputs["input_ids"][0] == image_token_id).sum())
+
+# %%
+# Check · 확인
+exercises.check_image_tokens(image_tokens, exercise_inputs, image_token_id)
+
+# %% [markdown]
+# **2.** Draw a green triangle with `vision_samples.ShapeScene`, ask the model its colour with `ask`,
+# and keep the reply.
+#
+# **2.** `vision_samples.ShapeScene`으로 초록색 삼각형을 그리고 `ask`로 색깔을 물어 답을 저장하세요.
+
+# %% tags=["solution"]
+# Exercise 2 · 문제 2
+green_triangle = vision_samples.ShapeScene("green", "triangle", "centre", width=64, height=64).draw()
+colour_reply = ask("What colour is the shape?", green_triangle)
+
+# %%
+# Check · 확인
+exercises.check_names_the_colour(colour_reply, "green", "초록")
