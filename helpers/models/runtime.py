@@ -14,6 +14,8 @@ import platform
 import sys
 from dataclasses import dataclass, field
 
+from .versions import outside_range, tested_ranges
+
 GB = 1e9  # decimal gigabytes, as model cards and GPU spec sheets count
 
 
@@ -101,4 +103,6 @@ def environment_report(facts: RuntimeFacts | None = None) -> RuntimeFacts:
     print(f"GPU     : {gpu}")
     print(f"Hub     : {'online' if facts.hub_online else 'offline (HF_HUB_OFFLINE is set)'}")
     print("Versions: " + ", ".join(f"{k} {v}" for k, v in facts.versions.items()))
+    for line in outside_range(facts.versions, tested_ranges()):
+        print(f"\N{WARNING SIGN} {line}")
     return facts
