@@ -193,7 +193,8 @@ def run_notebook(path: Path, out_dir: Path, time_limit_s: float | None = None,
     first, last = attempts[0], attempts[-1]
     models = list(dict.fromkeys(m for a in attempts for m in a.models))
     row.update(model=", ".join(models) or "-", seconds=sum(a.seconds for a in attempts),
-               result="pass" if last.kind == "pass" else "FAIL")
+               result="pass" if last.kind == "pass" else "FAIL",
+               pass_seconds=last.seconds if last.kind == "pass" else None)
     if len(attempts) == 1:
         row["error"] = first.verdict
     elif last.kind == "pass":
@@ -235,9 +236,8 @@ def save_results(out_dir: Path, previous: dict, rows: list[dict]) -> dict:
     results = dict(previous)
     for row in rows:
         entry = dict(row, finished=time.strftime("%Y-%m-%d %H:%M"))
-        last_pass = row["seconds"] if row["result"] == "pass" else previous.get(row["notebook"], {}).get(
+        entry["last_pass_seconds"] = row.get("pass_seconds") or previous.get(row["notebook"], {}).get(
             "last_pass_seconds")
-        entry["last_pass_seconds"] = last_pass
         results[row["notebook"]] = entry
     (out_dir / RESULTS_FILE).write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     return results
