@@ -76,22 +76,44 @@ def _make_client_class():
     from traitlets import Float
 
     class WatchedClient(NotebookClient):
-        stall_after = Float(STALL_AFTER_S, help="seconds to wait for a reply once the kernel is idle")
+        stall_after = Float(STALL_AFTER_S, help="seconds a cell may go unstarted, or owe its reply once idle")
+
+        def on_comm_open_jupyter_widget(self, msg):
+            """Do not imitate a browser's Output widget. nbclient's imitation answers every output
+            inside `with output:` with a comm message on the shell channel while the cell runs
+            (nbclient/output_widget.py), traffic that races the cell's own reply in ipykernel 7;
+            without it the output simply lands in the cell, which is what a static page shows."""
+            return None
+
+        def process_message(self, msg, cell, cell_index):
+            self._heard_from = msg["parent_header"].get("msg_id")  # the kernel has started this cell
+            return super().process_message(msg, cell, cell_index)
 
         async def _async_poll_for_reply(self, msg_id, cell, timeout, task_poll_output_msg,
                                         task_poll_kernel_alive):
             # nbclient reads the reply and the output in two tasks; the output task ends when the
-            # kernel reports idle for this cell. From then on the reply is due at once.
+            # kernel reports idle for this cell. A kernel announces a cell within milliseconds and
+            # sends its reply right after going idle, so silence at either point is a stall.
             reply = asyncio.ensure_future(super()._async_poll_for_reply(
                 msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive))
+            sent = time.monotonic()
             try:
-                await asyncio.wait({reply, task_poll_output_msg}, return_when=asyncio.FIRST_COMPLETED)
-                if not reply.done():
-                    await asyncio.wait({reply}, timeout=self.stall_after)
-                if not reply.done():
+                stall = ""
+                while not reply.done() and not stall:
+                    if task_poll_output_msg.done():
+                        await asyncio.wait({reply}, timeout=self.stall_after)
+                        if not reply.done():
+                            stall = f"the kernel went idle but sent no reply for {self.stall_after:.0f} s"
+                    elif getattr(self, "_heard_from", None) != msg_id and \
+                            time.monotonic() - sent > self.stall_after:
+                        stall = f"the kernel did not start it within {self.stall_after:.0f} s"
+                    else:
+                        await asyncio.wait({reply, task_poll_output_msg}, timeout=1.0,
+                                           return_when=asyncio.FIRST_COMPLETED)
+                if stall:
                     reply.cancel()
                     task_poll_kernel_alive.cancel()
-                    raise CellStalled(f"the kernel went idle but sent no reply for {self.stall_after:.0f} s")
+                    raise CellStalled(stall)
                 return reply.result()
             except asyncio.CancelledError:  # nbclient cancels us when the kernel dies
                 reply.cancel()

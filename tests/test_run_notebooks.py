@@ -36,6 +36,31 @@ if not marker.exists():
     kernel.session.send = drop_execute_reply
 '''
 
+# Swallows the next shell request before the kernel announces it: the request "never read" that
+# ipykernel 7 issues describe. The kernel stays idle and says nothing about the next cell.
+SWALLOW_NEXT_REQUEST_ONCE = '''
+import pathlib
+marker = pathlib.Path({marker!r})
+if not marker.exists():
+    marker.touch()
+    kernel = get_ipython().kernel
+    dispatch = kernel.dispatch_shell
+    async def swallow(msg, *args, **kwargs):
+        kernel.dispatch_shell = dispatch
+    kernel.dispatch_shell = swallow
+'''
+
+# Counts the comm messages the kernel receives: the runner's client must send none while cells run.
+COUNT_COMM_MESSAGES = '''
+kernel = get_ipython().kernel
+received = []
+handler = kernel.shell_handlers["comm_msg"]
+def counting(*args, **kwargs):
+    received.append(1)
+    return handler(*args, **kwargs)
+kernel.shell_handlers["comm_msg"] = counting
+'''
+
 
 def _write(folder, name, *sources):
     number = name[1]
@@ -149,6 +174,30 @@ def test_an_idle_kernel_that_never_replies_is_a_stall_and_the_retry_passes(tmp_p
     assert row.endswith("pass")
     assert detail == "stalled in cell 3 (the kernel went idle but sent no reply for 2 s), passed on retry"
     assert "after the stall" in (tmp_path / "build" / "01_stall.html").read_text()
+
+
+def test_a_cell_the_kernel_never_starts_is_a_stall_and_the_retry_passes(tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _write(notebooks, "01_unread.ipynb", SWALLOW_NEXT_REQUEST_ONCE.format(marker=str(tmp_path / "once")),
+           "print('the next cell')")
+    status = main(["--notebooks", str(notebooks), "--out", str(tmp_path / "build"),
+                   "--time-limit", "600", "--stall-after", "2"])
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert _row(printed, "01_unread")[1] == \
+        "stalled in cell 3 (the kernel did not start it within 2 s), passed on retry"
+
+
+def test_output_widgets_cause_no_comm_traffic_during_cells_and_their_output_is_kept(tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _write(notebooks, "01_widget.ipynb", COUNT_COMM_MESSAGES,
+           "import ipywidgets as widgets\nout = widgets.Output()\ndisplay(out)\n"
+           "for i in range(3):\n    with out:\n        print('inside the widget', i)",
+           "assert not received, f'{len(received)} comm messages from the client'")
+    assert main(["--notebooks", str(notebooks), "--out", str(tmp_path / "build")]) == 0, capsys.readouterr().out
+    assert "inside the widget 2" in (tmp_path / "build" / "01_widget.html").read_text()
 
 
 def test_the_course_page_lists_notebooks_in_order_with_goals_results_and_relative_links(tmp_path, capsys):
