@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -84,6 +85,26 @@ def _make_client_class():
             (nbclient/output_widget.py), traffic that races the cell's own reply in ipykernel 7;
             without it the output simply lands in the cell, which is what a static page shows."""
             return None
+
+        interrupted = None  # the signal that asked the whole job to stop
+
+        def stop_on_signals(self):
+            """Ctrl-C or SIGTERM stops the job. nbclient's own handler only shuts the kernel down,
+            which would read as a dead kernel, earn a retry and let the job go on."""
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(signum, self._stop, signum)
+                except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+                    pass
+
+        def _stop(self, signum):
+            # Stop waiting for the cell; nbclient then shuts the kernel down once, on its way out.
+            # (Its own handler shuts it down at once, and the second shutdown on the way out fails
+            # with a bare AssertionError: the message-less error issue 19 saw in the table.)
+            self.interrupted = signum
+            if self.task_poll_for_reply is not None and not self.task_poll_for_reply.done():
+                self.task_poll_for_reply.cancel()
 
         def process_message(self, msg, cell, cell_index):
             self._heard_from = msg["parent_header"].get("msg_id")  # the kernel has started this cell
@@ -146,6 +167,10 @@ def execute_once(notebook, path: Path, time_limit_s: float, stall_after_s: float
     deadline = started + time_limit_s
 
     def on_cell_execute(cell, cell_index):
+        if client.interrupted:
+            raise KeyboardInterrupt
+        if current["cell"] is None:
+            client.stop_on_signals()
         current["cell"] = cell_index + 1
 
     client = _make_client_class()(
@@ -177,6 +202,8 @@ def execute_once(notebook, path: Path, time_limit_s: float, stall_after_s: float
     finally:
         os.environ.pop(RUN_RECORD_VARIABLE, None)
         logger.removeHandler(handler)
+    if client.interrupted:
+        raise KeyboardInterrupt(f"signal {client.interrupted}")
     attempt.notebook = notebook
     attempt.seconds = time.monotonic() - started
     attempt.models = list(dict.fromkeys(record_path.read_text(encoding="utf-8").split()))
@@ -301,18 +328,25 @@ def main(argv: list[str] | None = None) -> int:
     previous = load_results(args.out)
     rows = []
     progress = tqdm(notebooks, desc="notebooks", unit="nb")
-    for path in progress:
-        progress.set_postfix_str(path.stem)
-        try:
-            rows.append(run_notebook(path, args.out, args.time_limit, args.stall_after, previous))
-        except Exception as failure:  # a runner bug must not cost the other notebooks their run
-            rows.append({"notebook": path.name, "model": "-", "seconds": 0.0, "result": "FAIL", "html": "",
-                         "error": plain_text(f"the runner failed: {type(failure).__name__}: {failure}")})
+    stopped = False
+    try:
+        for path in progress:
+            progress.set_postfix_str(path.stem)
+            try:
+                rows.append(run_notebook(path, args.out, args.time_limit, args.stall_after, previous))
+            except Exception as failure:  # a runner bug must not cost the other notebooks their run
+                rows.append({"notebook": path.name, "model": "-", "seconds": 0.0, "result": "FAIL", "html": "",
+                             "error": plain_text(f"the runner failed: {type(failure).__name__}: {failure}")})
+    except KeyboardInterrupt:
+        stopped = True
     progress.close()
     results = save_results(args.out, previous, rows)
     page = write_course_page(args.notebooks, args.out, results)
     print(summary_table(rows))
     print(f"HTML written to {args.out}; course page: {page}")
+    if stopped:
+        print(f"Stopped by request after {len(rows)} of {len(notebooks)} notebooks.")
+        return 130
     return 1 if any(row["result"] != "pass" for row in rows) else 0
 
 

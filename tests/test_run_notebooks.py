@@ -200,6 +200,18 @@ def test_output_widgets_cause_no_comm_traffic_during_cells_and_their_output_is_k
     assert "inside the widget 2" in (tmp_path / "build" / "01_widget.html").read_text()
 
 
+def test_ctrl_c_stops_the_whole_job_and_still_prints_the_table(tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    # the kernel's parent is the runner: this cell presses Ctrl-C on it, then would run for a minute
+    _write(notebooks, "01_interrupted.ipynb", "import os, signal, time\nos.kill(os.getppid(), signal.SIGINT)\n"
+           "time.sleep(60)")
+    _write(notebooks, "02_never.ipynb", "print('not reached')")
+    assert main(["--notebooks", str(notebooks), "--out", str(tmp_path / "build")]) == 130
+    printed = capsys.readouterr().out
+    assert "Stopped by request after 0 of 2 notebooks." in printed and "02_never" not in printed
+
+
 def test_the_course_page_lists_notebooks_in_order_with_goals_results_and_relative_links(tmp_path, capsys):
     notebooks, out = tmp_path / "notebooks", tmp_path / "build"
     notebooks.mkdir()
