@@ -35,11 +35,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .course_page import write_course_page
+from .course_page import NOTEBOOK_PATTERN, write_course_page
 from .models.choice import RUN_RECORD_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 STALL_AFTER_S = 30.0  # an idle kernel answers within milliseconds; 30 s of silence after idle is a stall
 DEFAULT_TIME_LIMIT_S = 1200  # a notebook never run here (a cold cache builds stand-ins: minutes)
 RESULTS_FILE = "results.json"
