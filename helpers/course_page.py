@@ -52,17 +52,22 @@ def notebook_outline(path: Path) -> dict:
     first = next((cell for cell in notebook.cells if cell.cell_type == "markdown"), None)
     if first is None:
         return outline
-    language = None
+    language, goals = None, None
     for line in first.source.splitlines():
         stripped = line.strip()
         if stripped.startswith("# ") and outline["title"] == path.stem:
             outline["title"] = stripped[2:].strip()
         elif stripped in GOAL_HEADINGS.values():
             language = next(key for key, heading in GOAL_HEADINGS.items() if heading == stripped)
+            goals = outline["goals"][language]
         elif language and stripped.startswith(("- ", "* ")):
-            outline["goals"][language].append(stripped[2:].strip().rstrip(";."))
-        elif language and stripped:
-            language = None
+            goals.append(stripped[2:].strip())
+        elif language and stripped and goals:  # a bullet that wraps onto the next line
+            goals[-1] += " " + stripped
+        elif not stripped and goals:  # a blank line ends the list
+            language, goals = None, None
+    for goals in outline["goals"].values():
+        goals[:] = [goal.rstrip(";.") for goal in goals]
     return outline
 
 

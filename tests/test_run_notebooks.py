@@ -12,7 +12,8 @@ from helpers.run_notebooks import main, plain_text, summary_table
 INTRO = """# 0{n} · Test {n} · 시험 {n}
 
 **What you will learn**
-- how `x` works;
+- how `x` works,
+  over two lines;
 - why it **matters**.
 
 **배울 내용**
@@ -225,7 +226,7 @@ def test_the_course_page_lists_notebooks_in_order_with_goals_results_and_relativ
     page = (out / "index.html").read_text(encoding="utf-8")
     titles = [page.index(f"Test {n} · 시험 {n}") for n in (1, 2, 3)]
     assert titles == sorted(titles)
-    assert "how <code>x</code> works" in page and "why it <strong>matters</strong>" in page
+    assert "how <code>x</code> works, over two lines</li>" in page and "why it <strong>matters</strong>" in page
     assert "<code>x</code>가 동작하는 방식" in page
     first, second, third = (page[titles[0]:titles[1]], page[titles[1]:titles[2]], page[titles[2]:])
     assert "pass" in first and 'href="01_first.html"' in first and 'href="student/01_first.ipynb"' in first
