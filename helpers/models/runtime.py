@@ -30,7 +30,7 @@ class RuntimeFacts:
     gpu_total_gb: float = 0.0
     gpu_free_gb: float = 0.0
     ram_gb: float = 0.0
-    hub_online: bool = True  # False when HF_HUB_OFFLINE is set
+    hub_online: bool = True  # False when HF_HUB_OFFLINE is set or the hub does not answer
     has_bitsandbytes: bool = False
     versions: dict[str, str] = field(default_factory=dict)
 
@@ -152,7 +152,8 @@ def environment_report(facts: RuntimeFacts | None = None) -> RuntimeFacts:
         gpu = "none (CPU only)"
     print(f"Runtime : {where}, {facts.ram_gb:.0f} GB RAM")
     print(f"GPU     : {gpu}")
-    print(f"Hub     : {'online' if facts.hub_online else 'offline (HF_HUB_OFFLINE is set)'}")
+    why = "HF_HUB_OFFLINE is set" if hub_is_offline() else "no answer from the hub"
+    print(f"Hub     : {'online' if facts.hub_online else f'offline ({why})'}")
     print("Versions: " + ", ".join(f"{k} {v}" for k, v in facts.versions.items()))
     for line in outside_range(facts.versions, tested_ranges()):
         print(f"\N{WARNING SIGN} {line}")
