@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from helpers import CATALOG, RuntimeFacts, choose_model, load_model
 from helpers.lessons import exercises
 from helpers.lessons.exercises import NotYet
 from helpers.lessons.sampling import next_token_distribution
-from helpers.lessons.vocab_expansion import append_korean_tokens, train_korean_bpe
+from helpers.lessons.vocab_expansion import append_korean_tokens
 from helpers.offline.llama3_tokenizer import load_llama3_tokenizer
 
 
@@ -147,7 +148,11 @@ def test_tokens_per_character():
 def test_word_kept_whole():
     base = load_llama3_tokenizer()
     corpus = ["블로썸 블로썸 블로썸 냉면집 냉면집 냉면집 서울과학기술대학교"] * 20
-    expanded = append_korean_tokens(base, train_korean_bpe(corpus, base, vocab_size=400), len(base) + 64)
+    korean_bpe = Tokenizer(models.BPE())  # trained as in notebook 04
+    korean_bpe.pre_tokenizer = base.backend_tokenizer.pre_tokenizer
+    korean_bpe.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=400, min_frequency=2, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    expanded = append_korean_tokens(base, korean_bpe, len(base) + 64)
     kept = [w for w in ("블로썸", "냉면집") if len(expanded.encode(w, add_special_tokens=False)) == 1
             and exercises.check_word_kept_whole(w, base, expanded)]
     assert kept, "at least one corpus word is a byte-split word kept whole after expansion"
