@@ -2,7 +2,8 @@
 # Run every notebook's code on a CUDA GPU with the offline stand-ins, the way CI runs them on a
 # CPU: first as pick_model chooses (bf16 where compute capability >= 8, fp16 below), then the
 # text notebooks with Bllossom-tiny loaded in 4-bit (needs bitsandbytes), and the vision notebook
-# on the Mllama stand-in too. Prints one line per run
+# on the Mllama stand-in too. Notebook 07 (serving) runs last and alone, because vLLM claims most of
+# the GPU's memory: where vllm is installed its section 6 really starts `vllm serve`. Prints one line per run
 # and keeps each log.    Usage: bash benchmarks/gpu_check.sh [LOG_FOLDER]
 set -u
 logs=${1:-/tmp/gpu-check}
@@ -31,6 +32,7 @@ run() {  # run LABEL NOTEBOOK [VAR=VALUE ...]: one notebook as a script, its log
 }
 # The runs are independent and the stand-ins are tiny, so they share the GPU at once.
 for notebook in notebooks/[0-9][0-9]_*.py; do
+  case $notebook in *07_serving*) continue ;; esac  # runs alone below
   run "$(basename "$notebook" .py)-as-chosen" "$notebook" &
 done
 for notebook in notebooks/0[1-4]_*.py; do
@@ -38,6 +40,10 @@ for notebook in notebooks/0[1-4]_*.py; do
 done
 run "05_vision-mllama" notebooks/05_vision.py BLLOSSOM_MODEL=tiny-mllama &
 wait
+if python3 -c "import vllm" 2>/dev/null; then echo "vllm $(python3 -c 'import vllm; print(vllm.__version__)'): notebook 07 serves with vLLM too"
+else echo "vllm is not installed: notebook 07 runs on transformers serve only (pip install vllm to check vLLM)"; fi
+run "07_serving-as-chosen" notebooks/07_serving.py
+grep -m1 -E "vLLM does not run here|vllm and .* so vLLM serves|a CUDA GPU and vllm are here" "$logs/07_serving-as-chosen.log"
 
 status=0
 for rc_file in "$logs"/*.rc; do

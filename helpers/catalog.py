@@ -37,6 +37,11 @@ class ModelEntry:
     generation: dict = field(default_factory=dict)
     terminators: tuple[str, ...] = ("<|eot_id|>",)
     notes: str = ""
+    # Attention shape of the language model, for KV-cache planning (from the models' config.json);
+    # None where a lesson does not need it.
+    layers: int | None = None
+    kv_heads: int | None = None
+    head_dim: int | None = None
 
     @property
     def bf16_gb(self) -> float:
@@ -54,15 +59,18 @@ CATALOG: dict[str, ModelEntry] = {
         ModelEntry("8b", "MLP-KTLim/llama-3-Korean-Bllossom-8B", "text", "LlamaForCausalLM",
                    8.03, 1.05, "llama3", generation=CARD_8B_GENERATION,
                    terminators=("<|end_of_text|>", "<|eot_id|>"),
-                   notes="Korean-English Llama-3; vocabulary 128256 since 2024-06 (not expanded)."),
+                   notes="Korean-English Llama-3; vocabulary 128256 since 2024-06 (not expanded).",
+                   layers=32, kv_heads=8, head_dim=128),
         ModelEntry("3b", "Bllossom/llama-3.2-Korean-Bllossom-3B", "text", "LlamaForCausalLM",
                    3.21, 0.39, "llama3.2", system_prompt=None, generation=CARD_3B_GENERATION,
                    terminators=("<|end_of_text|>", "<|eot_id|>"),
-                   notes="Fits a free Colab T4 in fp16; the card uses no system prompt."),
+                   notes="Fits a free Colab T4 in fp16; the card uses no system prompt.",
+                   layers=28, kv_heads=8, head_dim=128),
         ModelEntry("70b", "Bllossom/llama-3-Korean-Bllossom-70B", "text", "LlamaForCausalLM",
                    70.6, 2.1, "llama3", generation=CARD_8B_GENERATION,
                    terminators=("<|end_of_text|>", "<|eot_id|>"),
-                   notes="Needs several GPUs or a 4-bit GGUF (42.7 GB)."),
+                   notes="Needs several GPUs or a 4-bit GGUF (42.7 GB).",
+                   layers=80, kv_heads=8, head_dim=128),
         ModelEntry("vision-8b", "Bllossom/llama-3.1-Korean-Bllossom-Vision-8B", "vision",
                    "LlavaNextForConditionalGeneration", 8.36, 1.05, "llama3.1",
                    generation=dict(max_new_tokens=256),

@@ -41,7 +41,8 @@ def test_conda_environment_installs_the_project_instead_of_a_second_list():
 def test_pyproject_lists_the_packages_the_tutorial_needs():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = {re.split(r"[<>=\[ ]", dep)[0].lower() for dep in project["dependencies"]}
-    assert {"torch", "transformers", "accelerate", "ipywidgets"} <= names
+    assert {"torch", "transformers", "accelerate", "ipywidgets", "openai"} <= names
+    assert any(dep.startswith("transformers[serving]") for dep in project["dependencies"])
     extras = " ".join(sum(project["optional-dependencies"].values(), []))
-    for package in ("jupyterlab", "nbval", "pytest", "bitsandbytes"):
+    for package in ("jupyterlab", "nbval", "pytest", "bitsandbytes", "vllm"):
         assert package in extras
