@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     questions = [pair["question"] for pair in load_corpus()][:16]
     base = serving.precision_options(choice)
     plans = [serving.ServerPlan("transformers", source, base),
-             serving.ServerPlan("transformers", source, (*base, "--continuous-batching"))]
+             serving.ServerPlan("transformers", source, (*base, *serving.batching_options(choice)))]
     rows = []
     for plan in plans:
         began = time.perf_counter()

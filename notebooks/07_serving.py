@@ -426,6 +426,7 @@ CLASS_SIZES = (1, 4, 16)
 
 def measure_class(name, client, model_id):
     """Rows for the table, and every level's replies (level 1 is the sequential run)."""
+    ask(client, model_id, 0)  # warm-up: the batching server sets itself up on its first request
     rows, replies = [], {}
     for students in CLASS_SIZES:
         replies[students], wall = serving.run_class(partial(ask, client, model_id), len(questions), students,
@@ -468,16 +469,23 @@ server.stop()
 # Now the same class against `transformers serve --continuous-batching`. Without it the server
 # answers one request at a time and the others wait in line. With it, the server keeps one batch
 # running and lets new requests join (and finished ones leave) after every step, with a paged KV
-# cache instead of one cache per request.
+# cache instead of one cache per request. Two things to know (transformers 5.24's server code):
+# the cache is sized from free memory, which on a CPU means 90% of the machine's RAM, so
+# `batching_options` gives it a fixed size there (`--cb-num-blocks`); and the batch shares one
+# sampling setup, taken from the first request (each request keeps its own `max_tokens`).
 #
 # 이제 같은 반을 `transformers serve --continuous-batching`에 보냅니다. 이 옵션이 없으면 서버는 요청을 하나씩
 # 처리하고 나머지는 줄을 서서 기다립니다. 옵션을 켜면 서버는 배치 하나를 계속 돌리면서 매 단계마다 새 요청을
-# 끼워 넣고 끝난 요청을 내보내며, 요청마다 캐시를 따로 두는 대신 페이지 단위 KV 캐시를 씁니다.
+# 끼워 넣고 끝난 요청을 내보내며, 요청마다 캐시를 따로 두는 대신 페이지 단위 KV 캐시를 씁니다. 알아 둘 점
+# 두 가지(transformers 5.24 서버 코드): 캐시 크기는 남은 메모리로 정하는데 CPU에서는 컴퓨터 RAM의 90%가 되므로
+# `batching_options`가 CPU에서는 크기를 고정합니다(`--cb-num-blocks`). 그리고 배치 전체가 첫 요청의 샘플링
+# 설정 하나를 함께 씁니다(`max_tokens`는 요청마다 따로 지킵니다).
 
 # %%
 batching_plan = serving.ServerPlan("transformers", source,
-                                   (*serving.precision_options(choice), "--continuous-batching"))
+                                   (*serving.precision_options(choice), *serving.batching_options(choice)))
 batching_server = serving.start(batching_plan)
+print(serving.show_command(batching_server.command))
 batching_client = OpenAI(base_url=batching_server.base_url, api_key="not-needed", timeout=60, max_retries=0)
 batching_rows, batching_replies = measure_class(batching_plan.name, batching_client, model_id)
 helpers.show_table(rows + batching_rows)

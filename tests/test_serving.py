@@ -260,7 +260,7 @@ def test_server_does_not_refuse_a_prompt_past_the_context(tiny, tiny_server):
     choice, source, _, _ = tiny
     server, client = tiny_server
     answer = client.chat.completions.create(model=source, messages=chat.card_messages(choice, "안녕 " * 4300),
-                                            max_tokens=1)
+                                            max_tokens=3)  # the reminder comes after the first new token
     assert answer.usage.prompt_tokens > 8192
     assert server.log_lines("friendly reminder")
 
@@ -280,4 +280,27 @@ def test_zz_server_killed_mid_stream_raises_instead_of_hanging(tiny, tiny_server
         for _ in chunks:
             pass
     assert time.monotonic() - began < 30
+    assert not server.is_running
+
+
+def test_an_old_transformers_is_named_with_the_upgrade(monkeypatch):
+    import transformers
+
+    monkeypatch.setattr(transformers, "__version__", "5.2.0")
+    with pytest.raises(TutorialError, match=r'pip install -U "transformers\[serving\]>=5.18"'):
+        serving.start(serving.ServerPlan("transformers", "/models/tiny"))
+    monkeypatch.setattr(transformers, "__version__", "5.24.0")
+    serving.check_transformers_serve()
+
+
+def test_start_instead_of_reuses_a_server_of_the_same_plan_and_stops_another():
+    port = serving.free_port()
+    plan = serving.ServerPlan(sys.executable, "unused", reason="first")
+    server = fake_server(port)
+    server.plan = plan
+    same = serving.ServerPlan(sys.executable, "unused", reason="other words")
+    assert serving.start(same, instead_of=server) is server and server.is_running
+    other = serving.ServerPlan(sys.executable, "other")  # `python serve ...` exits at once: no such file
+    with pytest.raises(TutorialError, match="exited"):  # the old server is stopped first, then this one fails
+        serving.start(other, instead_of=server, health_timeout_s=30)
     assert not server.is_running

@@ -36,6 +36,10 @@ from . import chat
 
 HOST = "127.0.0.1"  # the lesson's servers never listen beyond this machine
 LOG_TAIL_LINES = 15
+# `transformers serve MODEL` pins the server to MODEL (a request for another model gets a 400) and
+# turns temperature=0 into greedy decoding since 5.18 (read in its source); tested with 5.24.
+# Older 5.x releases take the model as --force-model and silently answer any model name.
+MIN_TRANSFORMERS_FOR_SERVE = (5, 18)
 # What a client sees when the server vanishes mid-reply: httpx (under openai) raises these while
 # a stream is being read; openai wraps them as APIConnectionError only when the request starts.
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -107,7 +111,7 @@ class ServerPlan:
     program: str  # "transformers" or "vllm"
     model: str
     options: tuple[str, ...] = ()
-    reason: str = ""
+    reason: str = field(default="", compare=False)  # why this server was chosen; not part of its identity
 
     @property
     def name(self) -> str:
@@ -118,6 +122,18 @@ class ServerPlan:
         return [self.program, "serve", self.model, "--host", HOST, "--port", str(port), *self.options]
 
 
+def check_transformers_serve() -> None:
+    """A TutorialError naming the upgrade if this transformers' server lacks what notebook 07 uses."""
+    import transformers
+
+    found = tuple(int(part) for part in transformers.__version__.split(".")[:2] if part.isdigit())
+    if found < MIN_TRANSFORMERS_FOR_SERVE:
+        need = ".".join(map(str, MIN_TRANSFORMERS_FOR_SERVE))
+        raise TutorialError(f"transformers {transformers.__version__} serves differently from this lesson "
+                            f"(no pinned model, no 400 for a wrong name). Upgrade: "
+                            f"pip install -U \"transformers[serving]>={need}\", then restart the kernel.")
+
+
 def precision_options(choice) -> tuple[str, ...]:
     """`transformers serve` flags that load the weights as `pick_model` chose for the notebook.
 
@@ -126,6 +142,22 @@ def precision_options(choice) -> tuple[str, ...]:
     options = ("--dtype", choice.dtype)
     if getattr(choice, "load_in_4bit", False):
         options += ("--quantization", "bnb-4bit")
+    return options
+
+
+CPU_CACHE_BLOCKS = 32  # paged KV cache on a CPU: 32 blocks of 256 tokens, room for 8,192 tokens in all
+
+
+def batching_options(choice) -> tuple[str, ...]:
+    """`transformers serve` flags for continuous batching on the chosen device.
+
+    The paged KV cache is sized from free memory: 90% of a GPU's, which is what a GPU server
+    should do, but on a CPU it is 90% of the machine's RAM (transformers 5.24,
+    `continuous_batching/utils.py`), which takes minutes to allocate and starves every other
+    program. On a CPU the cache gets a fixed size instead (`--cb-num-blocks`)."""
+    options = ("--continuous-batching",)
+    if getattr(choice, "device", "cpu") == "cpu":
+        options += ("--cb-num-blocks", str(CPU_CACHE_BLOCKS))
     return options
 
 
@@ -151,7 +183,7 @@ def scale_out_plan(choice, source: str, context_length: int = 8192) -> ServerPla
         return ServerPlan("vllm", source, ("--dtype", dtype, "--max-model-len", str(context_length),
                                            "--gpu-memory-utilization", "0.85"),
                           reason="a CUDA GPU and vllm are here, so vLLM serves")
-    return ServerPlan("transformers", source, (*precision_options(choice), "--continuous-batching"),
+    return ServerPlan("transformers", source, (*precision_options(choice), *batching_options(choice)),
                       reason=f"vLLM does not run here: {why_not}; the local transformers server stands in")
 
 
@@ -216,9 +248,10 @@ class RunningServer:
         while True:
             code = self.process.poll()
             if code is not None:
+                tail = self.log_tail()
                 self.stop()
                 raise TutorialError(f"The server exited (code {code}) before it answered /health. The end "
-                                    f"of its log:\n{self.log_tail()}")
+                                    f"of its log:\n{tail}")
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=2) as answer:
                     if answer.status == 200:
@@ -328,6 +361,8 @@ def start(plan: ServerPlan, port: int | None = None, health_timeout_s: float = 3
         if instead_of.plan == plan and instead_of.is_running:
             return instead_of
         instead_of.stop()
+    if plan.program == "transformers":
+        check_transformers_serve()
     port = free_port() if port is None else port
     return start_server(plan.command(port), port, health_timeout_s, plan=plan)
 
