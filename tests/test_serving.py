@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import time
@@ -304,3 +305,16 @@ def test_start_instead_of_reuses_a_server_of_the_same_plan_and_stops_another():
     with pytest.raises(TutorialError, match="exited"):  # the old server is stopped first, then this one fails
         serving.start(other, instead_of=server, health_timeout_s=30)
     assert not server.is_running
+
+
+def test_the_session_check_would_catch_a_server_left_running():
+    from conftest import SESSION_MARK, _marked_server_processes
+
+    mark = os.environ[SESSION_MARK]  # set by the session fixture; inherited by every server we start
+    port = serving.free_port()
+    server = serving.start_server([sys.executable, "-c", FAKE_SERVER, str(port), "serve"], port)
+    try:
+        assert any(f"pid {server.process.pid}:" in line for line in _marked_server_processes(mark))
+    finally:
+        server.stop()
+    assert not any(f"pid {server.process.pid}:" in line for line in _marked_server_processes(mark))
