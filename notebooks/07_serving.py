@@ -617,13 +617,24 @@ print("cache formula exact; 70B needs 2+ GPUs of 80 GB; users grow with GPUs")
 # Now the real thing, as far as this machine allows. `scale_out_plan` picks `vllm serve` when a
 # CUDA GPU and vLLM are here, and otherwise the best local server (`transformers serve
 # --continuous-batching`); it says which and why. The choice is data, and everything after it is
-# the same code for both: the same `ask`, the same class, the same checks.
+# the same code for both: the same `ask`, the same class, the same checks. First the notebook lets
+# go of its own copy of the model: on a GPU, vLLM claims most of the memory for itself.
+# (For students on other machines a server must listen on the network, `--host 0.0.0.0`, and then
+# needs a key, `--api-key`; this notebook stays on 127.0.0.1.)
 #
 # 이제 이 컴퓨터가 허락하는 만큼 실제로 해 봅니다. `scale_out_plan`은 CUDA GPU와 vLLM이 있으면 `vllm serve`를,
 # 없으면 가장 나은 로컬 서버(`transformers serve --continuous-batching`)를 고르고 무엇을 왜 골랐는지 말합니다.
-# 선택은 데이터이고, 그다음은 둘 다 같은 코드입니다. 같은 `ask`, 같은 반, 같은 검사입니다.
+# 선택은 데이터이고, 그다음은 둘 다 같은 코드입니다. 같은 `ask`, 같은 반, 같은 검사입니다. 먼저 노트북이
+# 들고 있던 모델을 놓아 줍니다. GPU에서는 vLLM이 메모리 대부분을 차지하기 때문입니다. (다른 컴퓨터의 학생들이
+# 쓰려면 서버가 네트워크에서 들어야 하고(`--host 0.0.0.0`) 그러면 키(`--api-key`)도 필요합니다. 이 노트북은
+# 127.0.0.1에 머뭅니다.)
 
 # %%
+import gc
+
+model = cache = None  # let go of the notebook's copy: the server needs the GPU's memory more
+gc.collect()
+torch.cuda.empty_cache()  # does nothing without CUDA
 scale_plan = serving.scale_out_plan(choice, source, context_length)
 print(scale_plan.reason)
 big_server = serving.start(scale_plan, instead_of=batching_server)  # reuses it if it is the same plan
