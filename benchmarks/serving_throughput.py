@@ -63,7 +63,7 @@ def main(argv=None) -> int:
                         print("replies lost or mixed up:", [(r.question, r.error) for r in replies], file=sys.stderr)
                         return 1
                     measured.append(serving.class_row(plan.name, size, replies, wall))
-                rows.append({key: (statistics.median(row[key] for row in measured)
+                rows.append({key: (round(statistics.median(row[key] for row in measured), 3)
                                    if isinstance(measured[0][key], float) else measured[0][key])
                              for key in measured[0]})
                 print(rows[-1], flush=True)
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
                        for p in plans)
     print(f"\ncontinuous batching at {max(args.sizes)} students: "
           f"{batching['tokens/s'] / plain['tokens/s']:.2f}x the throughput "
-          f"({batching['tokens/s']} vs {plain['tokens/s']} tokens/s)")
+          f"({batching['tokens/s']:.1f} vs {plain['tokens/s']:.1f} tokens/s)")
     return 0
 
 
