@@ -170,7 +170,7 @@ def vllm_available() -> str | None:
     if not torch.cuda.is_available():
         return "this machine has no CUDA GPU (vLLM serves on CUDA GPUs)"
     if shutil.which("vllm") is None and not Path(sys.executable).with_name("vllm").is_file():
-        return "vllm is not installed (pip install \"bllossom-tutorial[gpu]\" or pip install vllm)"
+        return "vllm is not installed (pip install \"bllossom-tutorial[vllm]\", on a CUDA machine)"
     return None
 
 
