@@ -705,3 +705,62 @@ print("no server left behind")
 # | Server never healthy · 서버가 준비되지 않음 | Read the log tail in the error: missing model, out of memory, wrong flag. A big model may need a longer `health_timeout_s`. 오류 속 로그 끝부분을 읽으세요. |
 # | Client hangs · 클라이언트가 멈춤 | Set `timeout=` (and `max_retries=0` in a class) on `OpenAI(...)`. 클라이언트에 타임아웃을 두세요. |
 # | Server and `generate` disagree at temperature 0 · 서버와 `generate`의 답이 다름 | Different dtypes: start the server with `--dtype` as the notebook loads the model. dtype이 다릅니다. `--dtype`을 맞추세요. |
+
+# %% [markdown]
+# ## Exercises · 연습 문제
+#
+# Each task has a cell for your answer (in the student copy it holds `...`) and a check cell that
+# runs your answer and replies: correct, or a hint that points at the idea. They need no running
+# server. Easy first.
+#
+# 문제마다 답을 쓰는 셀(학생용 사본에는 `...`가 들어 있습니다)과, 답을 실행해 보고 정답인지 알려 주거나
+# 생각할 방향을 힌트로 주는 확인 셀이 있습니다. 실행 중인 서버는 필요 없습니다. 쉬운 문제부터 시작합니다.
+
+# %%
+from helpers.lessons import exercises
+
+# %% [markdown]
+# **1.** How many bytes of KV cache does one token cost Bllossom-8B in bf16? The catalog has its
+# `layers`, `kv_heads` and `head_dim`.
+#
+# **1.** 블로썸-8B가 bf16에서 토큰 하나에 쓰는 KV 캐시는 몇 바이트일까요? 카탈로그에 `layers`, `kv_heads`,
+# `head_dim`이 있습니다.
+
+# %% tags=["solution"]
+# Exercise 1 · 문제 1
+eight_b = helpers.CATALOG["8b"]
+bytes_per_token = 2 * eight_b.layers * eight_b.kv_heads * eight_b.head_dim * 2  # keys and values, 2 bytes each
+
+# %%
+# Check · 확인
+exercises.check_kv_bytes_per_token(bytes_per_token, "8b")
+
+# %% [markdown]
+# **2.** An 80 GB GPU holds the 8B's weights (about 16 GB) and leaves about 56 GB for the cache after
+# activations and headroom. How many students, each with a full 8,192-token conversation, fit?
+#
+# **2.** 80 GB GPU에 8B 가중치(약 16 GB)를 올리고 활성값과 여유분을 빼면 캐시에 약 56 GB가 남습니다.
+# 8,192토큰 대화를 꽉 채운 학생이 몇 명 들어갈까요?
+
+# %% tags=["solution"]
+# Exercise 2 · 문제 2
+students_that_fit = int(56e9 // (bytes_per_token * 8192))
+
+# %%
+# Check · 확인
+exercises.check_users_that_fit(students_that_fit, 56, "8b", 8192)
+
+# %% [markdown]
+# **3.** (Stretch) Write the `vllm serve` command that serves Bllossom-70B on one machine with four
+# GPUs, listening on 127.0.0.1 only.
+#
+# **3.** (도전) GPU 네 개가 있는 컴퓨터 한 대에서 블로썸-70B를 127.0.0.1에서만 서비스하는 `vllm serve`
+# 명령을 쓰세요.
+
+# %% tags=["solution"]
+# Exercise 3 · 문제 3
+vllm_command = f"vllm serve {helpers.CATALOG['70b'].hub_id} --tensor-parallel-size 4 --host 127.0.0.1"
+
+# %%
+# Check · 확인
+exercises.check_vllm_command(vllm_command, helpers.CATALOG["70b"].hub_id, 4)

@@ -173,3 +173,31 @@ def test_names_the_colour():
     assert exercises.check_names_the_colour("It is red.", "red", "빨간")
     rejected(exercises.check_names_the_colour, ..., "red", "빨간")
     assert "does not name" in rejected(exercises.check_names_the_colour, "파란색", "red", "빨간")
+
+
+def test_kv_bytes_per_token():
+    entry = CATALOG["8b"]
+    assert exercises.check_kv_bytes_per_token(2 * 32 * 8 * 128 * 2, "8b") and entry.layers == 32
+    rejected(exercises.check_kv_bytes_per_token, ..., "8b")
+    assert "keys and values" in rejected(exercises.check_kv_bytes_per_token, 32 * 8 * 128 * 2, "8b")
+    assert "8 key-value heads" in rejected(exercises.check_kv_bytes_per_token, 2 * 32 * 32 * 128 * 2, "8b")
+
+
+def test_users_that_fit():
+    per_user = 2 * 32 * 8 * 128 * 2 * 8192  # 1.07 GB
+    assert exercises.check_users_that_fit(int(56e9 // per_user), 56, "8b", 8192)
+    rejected(exercises.check_users_that_fit, ..., 56, "8b", 8192)
+    assert "round down" in rejected(exercises.check_users_that_fit, int(56e9 // per_user) + 1, 56, "8b", 8192)
+    assert "divide" in rejected(exercises.check_users_that_fit, 7, 56, "8b", 8192)
+
+
+def test_vllm_command():
+    hub_id = CATALOG["70b"].hub_id
+    assert exercises.check_vllm_command(f"vllm serve {hub_id} --tensor-parallel-size 4", hub_id, 4)
+    assert exercises.check_vllm_command(f"vllm serve {hub_id} -tp=4 --host 127.0.0.1", hub_id, 4)
+    rejected(exercises.check_vllm_command, ..., hub_id, 4)
+    assert "start with" in rejected(exercises.check_vllm_command, "vllm serve 70b -tp 4", hub_id, 4)
+    assert "across machines" in rejected(exercises.check_vllm_command,
+                                         f"vllm serve {hub_id} --pipeline-parallel-size 4", hub_id, 4)
+    assert "127.0.0.1" in rejected(exercises.check_vllm_command,
+                                   f"vllm serve {hub_id} --tensor-parallel-size 4 --host 0.0.0.0", hub_id, 4)

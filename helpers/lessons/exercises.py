@@ -286,3 +286,72 @@ def check_names_the_colour(reply: str, colour_en: str, colour_ko: str) -> bool:
         return _correct()
     raise _hint(f"the reply '{reply.strip()}' does not name {colour_en}: did you draw and ask about the same picture?",
                 f"답 '{reply.strip()}'에 {colour_ko}이(가) 없습니다. 그린 그림에 대해 물었나요?")
+
+
+# ----------------------------------------------------------------------------------------------
+# 07 · Serving
+
+
+def check_kv_bytes_per_token(answer, name: str = "8b", bytes_per_value: int = 2) -> bool:
+    """07.1: bytes of KV cache one token costs for catalog model `name` in 16 bit."""
+    value = _number(answer, "The byte count")
+    entry = CATALOG[name]
+    one_side = entry.layers * entry.kv_heads * entry.head_dim * bytes_per_value
+    if value == 2 * one_side:
+        return _correct(f"2 x {entry.layers} layers x {entry.kv_heads} heads x {entry.head_dim} x "
+                        f"{bytes_per_value} bytes = {2 * one_side:,} bytes")
+    if value == one_side:
+        raise _hint("the cache keeps two tensors per layer: keys and values", "캐시는 층마다 키와 값 두 텐서를 둡니다")
+    if value == 2 * one_side * 4:
+        raise _hint("the 8B has 8 key-value heads (grouped-query attention), not 32",
+                    "8B의 키-값 헤드는 32개가 아니라 8개입니다(그룹 쿼리 어텐션)")
+    raise _hint("multiply: 2 (keys, values) x layers x key-value heads x head size x bytes per value",
+                "2(키, 값) x 층 수 x 키-값 헤드 수 x 헤드 크기 x 값 하나의 바이트 수를 곱하세요")
+
+
+def check_users_that_fit(answer, free_gb: float, name: str = "8b", tokens: int = 8192) -> bool:
+    """07.2: how many users with a full `tokens` context fit into `free_gb` GB of KV cache."""
+    value = _number(answer, "The number of users")
+    entry = CATALOG[name]
+    per_user = 2 * entry.layers * entry.kv_heads * entry.head_dim * 2 * tokens
+    truth = int(free_gb * 1e9 // per_user)
+    if value == truth:
+        return _correct(f"{per_user / 1e9:.2f} GB per user at {tokens:,} tokens")
+    if value == math.ceil(free_gb * 1e9 / per_user):
+        raise _hint("a user who does not fit entirely does not fit: round down",
+                    "다 들어가지 못하는 사용자는 들어가지 못합니다. 내림하세요")
+    raise _hint("divide the free memory by one user's cache: bytes per token x tokens",
+                "남은 메모리를 사용자 한 명의 캐시(토큰당 바이트 x 토큰 수)로 나누세요")
+
+
+def check_vllm_command(command: str, hub_id: str, gpus: int) -> bool:
+    """07.3: a `vllm serve` command for `hub_id` split across `gpus` GPUs of one machine."""
+    import shlex
+
+    _answered(command)
+    if not isinstance(command, str):
+        raise _hint("write the command as one string", "명령을 문자열 하나로 쓰세요")
+    words = shlex.split(command)
+    if words[:2] != ["vllm", "serve"] or len(words) < 3 or words[2] != hub_id:
+        raise _hint(f"start with: vllm serve {hub_id}", f"vllm serve {hub_id}로 시작하세요")
+
+    def option(flag):
+        for i, word in enumerate(words):
+            if word == flag and i + 1 < len(words):
+                return words[i + 1]
+            if word.startswith(flag + "="):
+                return word.split("=", 1)[1]
+        return None
+
+    tensor = option("--tensor-parallel-size") or option("-tp")
+    if tensor != str(gpus):
+        if option("--pipeline-parallel-size") or option("-pp"):
+            raise _hint("pipeline parallelism is for splitting across machines; within one machine split "
+                        "each layer across its GPUs",
+                        "파이프라인 병렬은 여러 컴퓨터용입니다. 한 컴퓨터 안에서는 층을 GPU에 나누세요")
+        raise _hint(f"tell vLLM to split each layer across all {gpus} GPUs of this machine",
+                    f"각 층을 이 컴퓨터의 GPU {gpus}개에 나누라고 vLLM에 알려 주세요")
+    host = option("--host")
+    if host not in (None, "127.0.0.1", "localhost"):
+        raise _hint("a notebook's server listens on 127.0.0.1 only", "노트북의 서버는 127.0.0.1에서만 듣습니다")
+    return _correct()
