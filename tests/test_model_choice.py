@@ -277,3 +277,14 @@ def test_catalog_holds_the_family_from_the_cards():
     assert {e.kind for e in CATALOG.values()} == {"text", "vision"}
     assert catalog_entry("Bllossom/llama-3.2-Korean-Bllossom-3B").name == "3b"
     assert 15.5 < CATALOG["8b"].bf16_gb < 16.5
+
+
+def test_a_saved_folder_serves_the_lessons_of_its_kind(tmp_path):
+    text, vision = tmp_path / "text", tmp_path / "vision"
+    text.mkdir(), vision.mkdir()
+    (text / "config.json").write_text('{"model_type": "llama"}')
+    (vision / "config.json").write_text('{"model_type": "llava_next", "vision_config": {}}')
+    assert choose_model(CPU, str(text)).name == "text"
+    assert choose_model(CPU, str(text), kind="vision").name == "tiny-llava-next"
+    assert choose_model(CPU, str(vision), kind="vision").name == "vision"
+    assert choose_model(CPU, str(vision)).name == "tiny"

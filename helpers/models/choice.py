@@ -14,6 +14,7 @@ environment variables:
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,12 +192,16 @@ def _looks_like_path(value: str) -> bool:
 
 
 def value_kind(value: str) -> str:
-    """The kind of model an override value names: a catalog entry's kind; hub ids and folders
-    count as text models (vision lessons take theirs from BLLOSSOM_VISION_MODEL)."""
+    """The kind of model an override value names: a catalog entry's kind, a saved folder's (its
+    config has a `vision_config`); hub ids count as text models (vision lessons take theirs from
+    BLLOSSOM_VISION_MODEL, since knowing a hub model's kind would need the hub)."""
     name, _ = _split(value.strip())
     if name.lower() in STAND_IN_WORDS:
         return "any"
-    if _looks_like_path(name) or ("/" in name and name not in ALIASES):
+    if _looks_like_path(name):
+        config = Path(name).expanduser() / "config.json"
+        return "vision" if config.is_file() and "vision_config" in json.loads(config.read_text()) else "text"
+    if "/" in name and name not in ALIASES:
         return "text"
     return catalog_entry(name).kind
 
