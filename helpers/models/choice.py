@@ -242,7 +242,7 @@ def _override_choice(value: str, facts: RuntimeFacts, kind: str, variable: str) 
         precision = "4-bit" if want_4bit else pick_dtype(facts) if facts.has_gpu or facts.mps_available else "float32"
         if facts.has_gpu or facts.mps_available:
             why = (f"the {entry.name} in {precision} needs {_arithmetic(entry, facts, want_4bit)}, more than "
-                   f"{_gpus_label(facts)}.")
+                   f"{_gpus_label(facts)} can hold.")
         else:
             why = (f"the {entry.name} in float32 needs {_weights_gb(entry, facts, False):.1f} GB, more than this "
                    f"machine's {facts.ram_gb:.0f} GB of memory.")
