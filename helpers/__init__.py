@@ -24,12 +24,19 @@ from .models.loading import (
                              load_vision_model,
                              source_of,
 )
-from .models.memory import estimate_memory_gb, estimate_model_memory_gb, fits_in, llama_parameter_count
-from .models.runtime import RuntimeFacts, environment_report, runtime_facts
+from .models.memory import (
+                            estimate_memory_gb,
+                            estimate_model_memory_gb,
+                            fits_across,
+                            fits_in,
+                            llama_parameter_count,
+)
+from .models.runtime import REFERENCE_MACHINES, GpuFacts, RuntimeFacts, environment_report, runtime_facts
 from .plotting import plot_memory_estimates, use_hangul_font
 
 __all__ = [
-    "BLLOSSOM_SYSTEM_PROMPT", "CATALOG", "about_model", "ModelChoice", "ModelEntry", "RuntimeFacts",
+    "BLLOSSOM_SYSTEM_PROMPT", "CATALOG", "REFERENCE_MACHINES", "GpuFacts", "fits_across",
+    "about_model", "ModelChoice", "ModelEntry", "RuntimeFacts",
     "TutorialError", "catalog_entry", "catalog_table", "choose_model", "ensure_chat_template", "environment_report",
     "estimate_memory_gb", "estimate_model_memory_gb", "explained_load_errors", "fits_in",
     "llama_parameter_count", "load_model", "load_options", "load_vision_model", "pick_dtype", "pick_model",

@@ -6,6 +6,8 @@ notebook needs; without it, Korean labels would turn into empty boxes.
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib
 
 GPU_MEMORY_GB = {"T4 (Colab free)": 15.0, "L4": 24.0, "A100 40GB": 40.0}
@@ -18,8 +20,9 @@ def use_hangul_font() -> str:
     return matplotlib.rcParams["font.family"][0]
 
 
-def plot_memory_estimates(rows: list[dict], gpus: dict[str, float] = GPU_MEMORY_GB):
-    """Grouped bars of weight memory per model and precision, with a line per GPU size."""
+def plot_memory_estimates(rows: list[dict], gpus: dict[str, float] = GPU_MEMORY_GB, log_scale: bool = False):
+    """Grouped bars of weight memory per model and precision, with a line per GPU size (or per set
+    of GPUs, given their memory together); `log_scale` keeps a 3B and a 70B readable side by side."""
     import matplotlib.pyplot as plt
 
     use_hangul_font()
@@ -33,7 +36,9 @@ def plot_memory_estimates(rows: list[dict], gpus: dict[str, float] = GPU_MEMORY_
         positions = [i + (offset - (len(precisions) - 1) / 2) * width for i in range(len(models))]
         bars = axes.bar(positions, heights, width, label=precision)
         axes.bar_label(bars, fmt="%.1f", fontsize=8)
-    for (name, size), style in zip(gpus.items(), ["--", "-.", ":"]):
+    if log_scale:
+        axes.set_yscale("log")
+    for (name, size), style in zip(gpus.items(), itertools.cycle(["--", "-.", ":"])):
         axes.axhline(size, color="gray", linestyle=style, linewidth=1)
         axes.text(len(models) - 0.5, size, f" {name}: {size:.0f} GB", va="bottom", ha="right", fontsize=8)
     axes.set_xticks(range(len(models)), models)

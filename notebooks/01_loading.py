@@ -9,18 +9,18 @@
 # %% [markdown]
 # # 01 · Loading Bllossom · 블로썸 불러오기
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/01_loading.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/01_loading.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/01_loading.ipynb)
 #
 # **What you will learn**
 # - what the Bllossom family is: its models, languages and licenses;
-# - how the hardware decides the model and the number format (bf16, fp16, 4-bit);
+# - how the hardware decides the model and the number format (bf16, fp16, 4-bit), and how to change it;
 # - how to load a tokenizer and a model with `AutoTokenizer` and `AutoModelForCausalLM`;
 # - how to read a model's config, count its parameters and predict its memory;
 # - what the Llama-3 chat template turns a conversation into, and how to get a first answer.
 #
 # **배울 내용**
 # - 블로썸(Bllossom) 모델 가족: 어떤 모델이 있고, 어떤 언어를 다루며, 라이선스는 무엇인지
-# - 하드웨어에 따라 모델과 숫자 형식(bf16, fp16, 4비트)을 고르는 방법
+# - 하드웨어에 따라 모델과 숫자 형식(bf16, fp16, 4비트)을 고르는 방법과 그 선택을 바꾸는 방법
 # - `AutoTokenizer`와 `AutoModelForCausalLM`으로 토크나이저와 모델을 불러오는 방법
 # - 모델 설정(config)을 읽고, 파라미터 수를 세고, 메모리 사용량을 예측하는 방법
 # - Llama-3 채팅 템플릿이 대화를 어떤 문자열로 바꾸는지, 그리고 첫 답변을 받는 방법
@@ -28,20 +28,25 @@
 # **Hardware · 하드웨어**: any machine. On a CPU (or offline) the notebook uses *Bllossom-tiny*,
 # a small stand-in trained on this machine; on a GPU it loads the real Bllossom (free Colab T4: the
 # 3B, or the 8B in 4-bit; 24 GB or more: the 8B in bf16).
+# Apple Silicon Macs run the real model on their GPU through MPS in fp16 (16 GB: the 3B; 32 GB or more: the 8B),
+# and Kaggle's two free T4s hold the 8B in fp16 together.
 # 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 직접 학습한 작은 대체 모델
 # *Bllossom-tiny*를, GPU에서는 실제 블로썸을 불러옵니다 (무료 Colab T4: 3B 또는 4비트 8B, 24 GB 이상: bf16 8B).
+# Apple Silicon Mac은 MPS로 GPU에서 fp16 실제 모델을 실행하고(16 GB: 3B, 32 GB 이상: 8B), Kaggle의 무료 T4 두 개는
+# 함께 fp16 8B를 담습니다.
 
 # %% [markdown]
-# **Setup.** On Colab this installs the tutorial's small `helpers` package; locally it comes from
+# **Setup.** On Colab or Kaggle this installs the tutorial's small `helpers` package; locally it comes from
 # `pip install -e .` (see the README). Then a short report says what machine we are on.
 #
-# **준비.** Colab에서는 이 튜토리얼의 `helpers` 패키지를 설치하고, 로컬에서는 `pip install -e .`로
+# **준비.** Colab과 Kaggle에서는 이 튜토리얼의 `helpers` 패키지를 설치하고, 로컬에서는 `pip install -e .`로
 # 설치된 것을 씁니다. 이어서 지금 어떤 컴퓨터에서 실행 중인지 짧게 보여 줍니다.
 
 # %%
+import os
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
+if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:  # Colab or Kaggle: install the helpers
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],
@@ -73,11 +78,15 @@ helpers.show_table(helpers.catalog_table())
 # generated a single token. bf16 keeps float32's range and is the safer format, but only GPUs of
 # compute capability 8 or more (A100, L4, H100) compute it natively; a T4 (7.5) gets fp16. A CPU
 # gets float32: exact, and no slower there than 16-bit for these models (`benchmarks/cpu_dtype.py`).
+# An Apple GPU (MPS) gets fp16: every Apple GPU computes it natively, bf16 there needs macOS 14 or
+# later, and bitsandbytes' 4-bit does not run on MPS.
 # `pick_model` reads this machine and says what it chose and why.
 #
 # bf16과 fp16에서는 파라미터 하나가 2바이트이므로 8B 모델은 가중치만으로 약 16 GB가 필요합니다. bf16은
 # float32와 같은 범위를 가져 더 안전하지만, 연산 능력(compute capability) 8 이상인 GPU(A100, L4, H100)만
-# 직접 계산합니다. T4(7.5)에서는 fp16을, CPU에서는 정확하고 16비트보다 느리지 않은 float32를 씁니다. `pick_model`은 이 컴퓨터를 살펴보고 무엇을 왜 골랐는지
+# 직접 계산합니다. T4(7.5)에서는 fp16을, CPU에서는 정확하고 16비트보다 느리지 않은 float32를 씁니다. Apple GPU(MPS)는
+# fp16을 씁니다. 모든 Apple GPU가 fp16을 직접 계산하고, MPS의 bf16은 macOS 14 이상이 필요하며, bitsandbytes의 4비트는
+# MPS에서 돌지 않습니다. `pick_model`은 이 컴퓨터를 살펴보고 무엇을 왜 골랐는지
 # 알려 줍니다.
 
 # %%
@@ -85,36 +94,92 @@ choice = helpers.pick_model()
 
 # %% [markdown]
 # The decision is a plain function of the hardware facts, so we can ask what it *would* choose on
-# machines we do not have. Compare a free Colab T4, an L4, an A100 and a laptop.
+# machines we do not have: a free Colab T4, Kaggle's two T4s, an L4, A100s and an H100, MacBooks
+# with Apple Silicon, a laptop CPU. Several GPUs add up (accelerate spreads the layers over them),
+# and a Mac's GPU shares the unified memory, of which Metal lets it use about two thirds to three
+# quarters. The largest model that fits with room to generate wins.
 #
 # 이 결정은 하드웨어 정보만으로 정해지는 함수이므로, 지금 없는 컴퓨터에서 무엇을 고를지도 물어볼 수
-# 있습니다. 무료 Colab T4, L4, A100, 노트북 CPU를 비교해 봅시다.
+# 있습니다. 무료 Colab T4, Kaggle의 T4 두 개, L4, A100, H100, Apple Silicon MacBook, 노트북 CPU를 비교해
+# 봅시다. GPU가 여러 개면 메모리를 합쳐 쓰고(accelerate가 층을 나눠 올립니다), Mac의 GPU는 통합 메모리를
+# 나눠 쓰는데 Metal은 그중 약 3분의 2에서 4분의 3을 GPU에 허용합니다. 생성할 여유를 남기고 들어가는 가장
+# 큰 모델이 선택됩니다.
 
 # %%
-machines = {
-    "Colab T4": helpers.RuntimeFacts(gpu_name="Tesla T4", compute_capability=(7, 5), gpu_total_gb=15.8),
-    "Colab T4 + bitsandbytes": helpers.RuntimeFacts(gpu_name="Tesla T4", compute_capability=(7, 5),
-                                                    gpu_total_gb=15.8, has_bitsandbytes=True),
-    "L4": helpers.RuntimeFacts(gpu_name="NVIDIA L4", compute_capability=(8, 9), gpu_total_gb=24.0),
-    "A100 40GB": helpers.RuntimeFacts(gpu_name="NVIDIA A100", compute_capability=(8, 0), gpu_total_gb=42.4),
-    "laptop CPU": helpers.RuntimeFacts(),
-}
+machines = helpers.REFERENCE_MACHINES
 what_if = {name: helpers.choose_model(machine) for name, machine in machines.items()}
-helpers.show_table([{"machine": name, "model": c.name, "precision": "4-bit" if c.load_in_4bit else c.dtype,
-                     "device": c.device, "why": c.reason} for name, c in what_if.items()])
+what_if_vision = {name: helpers.choose_model(machine, kind="vision") for name, machine in machines.items()}
+helpers.show_table([{"machine": name, "text lessons": f"{c.name}, {c.precision}, {c.where}",
+                     "vision lessons": f"{what_if_vision[name].name}, {what_if_vision[name].precision}, "
+                                       f"{what_if_vision[name].where}", "why (text)": c.reason}
+                    for name, c in what_if.items()])
 
 # %% [markdown]
-# **Check yourself.** The T4 must not get bf16, the A100 must get the 8B in bf16, and a machine
-# without a GPU gets the stand-in.
+# **Check yourself.** The T4 must not get bf16; two T4s hold the 8B in fp16 that one T4 cannot;
+# two 80 GB GPUs hold the 70B in bf16 and one holds it only in 4-bit; a Mac gets fp16 on MPS and
+# never 4-bit (bitsandbytes needs CUDA); a machine without a GPU gets the stand-in.
 #
-# **확인해 보기.** T4는 bf16을 받으면 안 되고, A100은 bf16 8B를, GPU가 없는 컴퓨터는 대체 모델을 받아야 합니다.
+# **확인해 보기.** T4는 bf16을 받으면 안 되고, T4 하나로는 안 되는 fp16 8B를 T4 두 개는 담아야 합니다. 80 GB GPU
+# 두 개는 bf16 70B를, 하나는 4비트 70B만 담습니다. Mac은 MPS에서 fp16을 쓰고 4비트는 쓰지 않으며(bitsandbytes는
+# CUDA 전용), GPU가 없는 컴퓨터는 대체 모델을 받습니다.
 
 # %%
 assert what_if["Colab T4"].dtype == "float16" and what_if["Colab T4"].name == "3b"
 assert what_if["Colab T4 + bitsandbytes"].load_in_4bit and what_if["Colab T4 + bitsandbytes"].name == "8b"
+kaggle = what_if["Kaggle 2×T4"]
+assert (kaggle.name, kaggle.dtype, kaggle.load_in_4bit, kaggle.gpu_count) == ("8b", "float16", False, 2)
 assert (what_if["A100 40GB"].name, what_if["A100 40GB"].dtype) == ("8b", "bfloat16")
+assert (what_if["2×A100 80GB"].name, what_if["2×A100 80GB"].dtype) == ("70b", "bfloat16")
+assert what_if["H100 80GB + bitsandbytes"].name == "70b" and what_if["H100 80GB + bitsandbytes"].load_in_4bit
+macs = [c for c in list(what_if.values()) + list(what_if_vision.values()) if c.device == "mps"]
+assert macs and all(c.dtype == "float16" and not c.load_in_4bit for c in macs)
 assert what_if["laptop CPU"].name == "tiny" and what_if["laptop CPU"].device == "cpu"
-print("All four choices match the rules above.")
+print(f"{len(what_if)} machines, text and vision: every choice matches the rules above.")
+
+# %% [markdown]
+# **Changing the choice.** Two environment variables, one per kind of lesson: `BLLOSSOM_MODEL`
+# chooses the text model (`8b`, `3b`, `70b`, `8b:4bit`, a hub id or a folder) and
+# `BLLOSSOM_VISION_MODEL` the vision model (`vision-8b`, `aica-5b`, `tiny-mllama`, ...). The words
+# `tiny` and `offline` mean the stand-ins in *every* lesson, so `BLLOSSOM_MODEL=tiny` alone runs the
+# whole course offline. A lesson ignores a `BLLOSSOM_MODEL` of the other kind, chooses from the
+# hardware, and its one line says so; a choice this machine cannot run stops with a message that
+# names what would. Here is what a T4 does with each.
+#
+# **선택 바꾸기.** 레슨 종류마다 환경 변수가 하나씩 있습니다. `BLLOSSOM_MODEL`은 텍스트 모델(`8b`, `3b`, `70b`,
+# `8b:4bit`, 허브 id나 폴더)을, `BLLOSSOM_VISION_MODEL`은 비전 모델(`vision-8b`, `aica-5b`, `tiny-mllama` 등)을
+# 고릅니다. `tiny`와 `offline`은 *모든* 레슨에서 대체 모델을 뜻하므로 `BLLOSSOM_MODEL=tiny` 하나로 전체 과정을
+# 오프라인으로 실행할 수 있습니다. 다른 종류의 `BLLOSSOM_MODEL`은 무시하고 하드웨어로 고른 뒤 한 줄로 이유를
+# 알려 주며, 이 컴퓨터에서 돌릴 수 없는 선택은 무엇이 돌아가는지 알려 주는 메시지와 함께 멈춥니다. T4에서 각각
+# 어떻게 되는지 봅시다.
+
+# %%
+t4 = machines["Colab T4 + bitsandbytes"]
+settings = [(None, None), ("3b", None), ("tiny", None), ("8b:4bit", None), ("aica-5b", None),
+            ("3b", "tiny-mllama"), ("70b", None)]
+override_rows = []
+for model_var, vision_var in settings:
+    row = {"BLLOSSOM_MODEL": model_var or "-", "BLLOSSOM_VISION_MODEL": vision_var or "-"}
+    for kind in ("text", "vision"):
+        try:
+            row[f"{kind} lessons"] = helpers.choose_model(t4, model_var, kind, vision_var).name
+        except helpers.TutorialError as error:
+            row[f"{kind} lessons"] = f"stops: {error}"
+    override_rows.append(row)
+helpers.show_table(override_rows)
+
+# %% [markdown]
+# **Check yourself.** A text choice never breaks a vision lesson: every vision lesson above got a
+# vision model, and the 70B on one T4 stopped with advice instead of running out of memory.
+#
+# **확인해 보기.** 텍스트 모델 선택은 비전 레슨을 망가뜨리지 않습니다. 위의 모든 비전 레슨은 비전 모델을 받았고,
+# T4 하나에 70B를 고르면 메모리 부족 대신 조언과 함께 멈췄습니다.
+
+# %%
+vision_names = {name for name, entry in helpers.CATALOG.items() if entry.kind == "vision"}
+assert all(row["vision lessons"] in vision_names for row in override_rows), override_rows
+seventy = next(row for row in override_rows if row["BLLOSSOM_MODEL"] == "70b")
+assert seventy["text lessons"].startswith("stops:") and "What runs here" in seventy["text lessons"]
+print("Vision lessons always got a vision model; the 70B on a T4 says what runs instead.")
 
 # %% [markdown]
 # ## 3. Load the tokenizer and the model · 토크나이저와 모델 불러오기
@@ -204,29 +269,45 @@ print(f"prediction off by {100 * abs(predicted_gb - measured_gb) / measured_gb:.
 
 # %% [markdown]
 # The same arithmetic for the real models tells you what fits where. The lines are the memory of
-# a free Colab T4, an L4 and an A100; leave room above the bar for generation (about 20% plus 1 GB).
+# one GPU and of several together; above the bar leave room to generate (20% of the weights, at
+# most 8 GB, since the KV cache grows with a model's width and not its whole size) and about 1 GB
+# per GPU for its CUDA context. The scale is logarithmic so the 3B and the 70B fit one picture.
 #
-# 같은 계산으로 실제 모델이 어느 GPU에 들어가는지 알 수 있습니다. 가로선은 무료 Colab T4, L4, A100의
-# 메모리입니다. 생성에 쓸 여유(약 20% + 1 GB)도 남겨 두어야 합니다.
+# 같은 계산으로 실제 모델이 어느 GPU에 들어가는지 알 수 있습니다. 가로선은 GPU 하나, 그리고 여러 개를 합친
+# 메모리입니다. 막대 위로 생성할 여유(가중치의 20%, 최대 8 GB: KV 캐시는 모델 전체 크기가 아니라 폭에 따라
+# 커집니다)와 GPU마다 CUDA 컨텍스트용 약 1 GB를 남겨야 합니다. 3B와 70B를 한 그림에 담으려고 로그 눈금을 씁니다.
 
 # %%
 estimates = [{"model": name, "precision": precision_name,
               "GB": round(helpers.estimate_memory_gb(helpers.CATALOG[name], precision_name), 1)}
-             for name in ("8b", "3b") for precision_name in ("bfloat16", "float16", "4bit")]
+             for name in ("3b", "8b", "70b") for precision_name in ("bfloat16", "float16", "4bit")]
+gpu_sets = {"T4": [15.8], "Kaggle 2×T4": [15.8, 15.8], "A100 40GB": [42.4], "H100 80GB": [85.0],
+            "2×A100 80GB": [85.1, 85.1], "4×A100 80GB": [85.1] * 4}
 helpers.show_table(estimates)
-helpers.plot_memory_estimates(estimates);
+helpers.show_table([{"GPUs": name, "together GB": round(sum(sizes), 1),
+                     **{f"{row['model']} {row['precision']}": "fits" if helpers.fits_across(row["GB"], sizes) else "-"
+                        for row in estimates if row["precision"] != "float16"}}
+                    for name, sizes in gpu_sets.items()])
+helpers.plot_memory_estimates(estimates, {name: sum(sizes) for name, sizes in gpu_sets.items()}, log_scale=True);
 
 # %% [markdown]
 # **Check yourself.** The 8B in 16 bit does not fit a 15 GB T4 with room to generate, while the
-# 8B in 4-bit and the 3B in fp16 do.
+# 8B in 4-bit and the 3B in fp16 do, and two T4s hold the 8B in fp16. The 70B in bf16 needs two
+# 80 GB GPUs; in 4-bit one is enough.
 #
-# **확인해 보기.** 16비트 8B는 15 GB T4에 여유 있게 들어가지 않지만, 4비트 8B와 fp16 3B는 들어갑니다.
+# **확인해 보기.** 16비트 8B는 15 GB T4에 여유 있게 들어가지 않지만, 4비트 8B와 fp16 3B는 들어가고, T4 두 개는
+# fp16 8B를 담습니다. bf16 70B는 80 GB GPU 두 개가 필요하고, 4비트라면 하나로 충분합니다.
 
 # %%
 gb = {(row["model"], row["precision"]): row["GB"] for row in estimates}
 assert not helpers.fits_in(gb["8b", "float16"], 15.0)
 assert helpers.fits_in(gb["8b", "4bit"], 15.0) and helpers.fits_in(gb["3b", "float16"], 15.0)
-print("T4: 8B fp16 no, 8B 4-bit yes, 3B fp16 yes")
+assert helpers.fits_across(gb["8b", "float16"], gpu_sets["Kaggle 2×T4"])
+assert helpers.fits_across(gb["70b", "bfloat16"], gpu_sets["2×A100 80GB"])
+assert not helpers.fits_across(gb["70b", "bfloat16"], gpu_sets["H100 80GB"])
+assert helpers.fits_across(gb["70b", "4bit"], gpu_sets["H100 80GB"])
+print(f"T4: 8B fp16 no, 8B 4-bit yes, 3B fp16 yes; two T4s: 8B fp16 yes; 70B bf16 ({gb['70b', 'bfloat16']} GB): "
+      f"two 80 GB GPUs yes, one no; 70B 4-bit ({gb['70b', '4bit']} GB): one 80 GB GPU yes")
 
 # %% [markdown]
 # ## 6. The chat template · 채팅 템플릿
@@ -318,7 +399,7 @@ except helpers.TutorialError as error:
     message = str(error)
 print(message)
 assert "Known names" in message
-assert helpers.choose_model(facts, override="MLP-KTLim/llama3-Bllossom").name == "8b"  # the old id still works
+assert helpers.choose_model(machines["A100 40GB"], override="MLP-KTLim/llama3-Bllossom").name == "8b"  # the old id still works
 
 # %% [markdown]
 # ## Exercises · 연습 문제

@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 02 · Pipeline versus AutoModel · 파이프라인과 AutoModel 비교
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/02_pipeline_vs_automodel.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/02_pipeline_vs_automodel.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/02_pipeline_vs_automodel.ipynb)
 #
 # **What you will learn**
 # - the model card's two ways to chat with Bllossom, `pipeline("text-generation")` and
@@ -30,21 +30,26 @@
 # **Hardware · 하드웨어**: any machine. On a CPU (or offline) the notebook uses *Bllossom-tiny*,
 # a small stand-in trained on this machine; on a GPU it loads the real Bllossom, exactly as in
 # notebook 01. Replies are capped at 256 new tokens so the lesson stays quick everywhere.
+# Apple Silicon Macs run the real model on their GPU through MPS in fp16 (16 GB: the 3B; 32 GB or more: the 8B),
+# and Kaggle's two free T4s hold the 8B in fp16 together.
 # 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 학습한 작은 대체 모델
 # *Bllossom-tiny*를, GPU에서는 01번 노트북처럼 실제 블로썸을 씁니다. 답변은 최대 256개 토큰으로 제한해
 # 어디서나 빨리 끝나게 했습니다.
+# Apple Silicon Mac은 MPS로 GPU에서 fp16 실제 모델을 실행하고(16 GB: 3B, 32 GB 이상: 8B), Kaggle의 무료 T4 두 개는
+# 함께 fp16 8B를 담습니다.
 
 # %% [markdown]
-# **Setup.** On Colab this installs the tutorial's small `helpers` package; locally it comes from
+# **Setup.** On Colab or Kaggle this installs the tutorial's small `helpers` package; locally it comes from
 # `pip install -e .` (see the README). Then a short report says what machine we are on.
 #
-# **준비.** Colab에서는 이 튜토리얼의 `helpers` 패키지를 설치하고, 로컬에서는 `pip install -e .`로
+# **준비.** Colab과 Kaggle에서는 이 튜토리얼의 `helpers` 패키지를 설치하고, 로컬에서는 `pip install -e .`로
 # 설치된 것을 씁니다. 이어서 지금 어떤 컴퓨터에서 실행 중인지 짧게 보여 줍니다.
 
 # %%
+import os
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
+if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:  # Colab or Kaggle: install the helpers
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],

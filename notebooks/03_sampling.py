@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 03 · Sampling, measured and seen · 샘플링 설정, 측정하고 눈으로 보기
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/03_sampling.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/03_sampling.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/03_sampling.ipynb)
 #
 # The Bllossom card generates with `do_sample=True, temperature=0.6, top_p=0.9, repetition_penalty=1.1`.
 # This notebook opens up the one thing those settings change: the probability distribution the next
@@ -35,20 +35,25 @@
 # **Hardware · 하드웨어**: any machine. On a CPU (or offline) the notebook uses *Bllossom-tiny*, a small
 # stand-in trained on this machine; on a GPU it loads the real Bllossom. The many-samples measurement
 # takes about a minute on one CPU core.
+# Apple Silicon Macs run the real model on their GPU through MPS in fp16 (16 GB: the 3B; 32 GB or more: the 8B),
+# and Kaggle's two free T4s hold the 8B in fp16 together.
 # 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 학습한 작은 대체 모델 *Bllossom-tiny*를,
 # GPU에서는 실제 블로썸을 씁니다. 여러 샘플을 뽑는 측정은 CPU 코어 하나로 1분 정도 걸립니다.
+# Apple Silicon Mac은 MPS로 GPU에서 fp16 실제 모델을 실행하고(16 GB: 3B, 32 GB 이상: 8B), Kaggle의 무료 T4 두 개는
+# 함께 fp16 8B를 담습니다.
 
 # %% [markdown]
-# **Setup.** On Colab this installs the tutorial's small `helpers` package (with `koreanize-matplotlib`,
+# **Setup.** On Colab or Kaggle this installs the tutorial's small `helpers` package (with `koreanize-matplotlib`,
 # which brings a Hangul font for the plots); locally it comes from `pip install -e .`.
 #
-# **준비.** Colab에서는 튜토리얼의 `helpers` 패키지를 설치합니다(그래프에 한글 글꼴을 넣어 주는
+# **준비.** Colab과 Kaggle에서는 튜토리얼의 `helpers` 패키지를 설치합니다(그래프에 한글 글꼴을 넣어 주는
 # `koreanize-matplotlib`도 함께 설치됩니다). 로컬에서는 `pip install -e .`로 설치된 것을 씁니다.
 
 # %%
+import os
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
+if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:  # Colab or Kaggle: install the helpers
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],

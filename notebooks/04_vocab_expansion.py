@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 04 · Vocabulary expansion · 어휘 확장
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/04_vocab_expansion.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/04_vocab_expansion.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/04_vocab_expansion.ipynb)
 #
 # Bllossom's model card said that adding over 30,000 Korean tokens gave "about 25% longer Korean
 # context than Llama-3". In this lesson you measure that kind of claim yourself, and you carry out
@@ -36,21 +36,26 @@
 # **Hardware · 하드웨어**: any machine; the tokenizer work runs on a CPU in seconds. The model part
 # uses *Bllossom-tiny* on a CPU (or offline) and the real Bllossom on a GPU. The last part compares
 # the real Bllossom tokenizers when the model hub is reachable and says so when it is not.
+# Apple Silicon Macs run the real model on their GPU through MPS in fp16 (16 GB: the 3B; 32 GB or more: the 8B),
+# and Kaggle's two free T4s hold the 8B in fp16 together.
 # 어떤 컴퓨터에서도 실행됩니다. 토크나이저 작업은 CPU에서 몇 초면 끝납니다. 모델 부분은 CPU(또는
 # 오프라인)에서는 *Bllossom-tiny*를, GPU에서는 실제 블로썸을 씁니다. 마지막 부분은 모델 허브에 연결될 때
 # 실제 블로썸 토크나이저를 비교하고, 연결되지 않으면 그렇다고 알려 줍니다.
+# Apple Silicon Mac은 MPS로 GPU에서 fp16 실제 모델을 실행하고(16 GB: 3B, 32 GB 이상: 8B), Kaggle의 무료 T4 두 개는
+# 함께 fp16 8B를 담습니다.
 
 # %% [markdown]
-# **Setup.** On Colab this installs the tutorial's small `helpers` package; locally it comes from
+# **Setup.** On Colab or Kaggle this installs the tutorial's small `helpers` package; locally it comes from
 # `pip install -e .` (see the README). Then a short report says what machine we are on.
 #
-# **준비.** Colab에서는 이 튜토리얼의 `helpers` 패키지를 설치하고, 로컬에서는 `pip install -e .`로
+# **준비.** Colab과 Kaggle에서는 이 튜토리얼의 `helpers` 패키지를 설치하고, 로컬에서는 `pip install -e .`로
 # 설치된 것을 씁니다. 이어서 지금 어떤 컴퓨터에서 실행 중인지 짧게 보여 줍니다.
 
 # %%
+import os
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
+if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:  # Colab or Kaggle: install the helpers
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],

@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 05 · Asking about pictures · 그림에 대해 묻기
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/05_vision.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/05_vision.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/05_vision.ipynb)
 #
 # **What you will learn**
 # - how Bllossom's two vision models differ: Vision-8B (LLaVA-NeXT) and AICA-5B (Mllama);
@@ -28,23 +28,28 @@
 # - 한국어와 영어로, 그림과 함께 또는 그림 없이 묻기, 그리고 그림을 읽지 못할 때 해결 방법
 #
 # **Hardware · 하드웨어**: any machine. On a CPU (or offline) the notebook uses a tiny LLaVA-NeXT
-# trained on this machine on pictures of coloured shapes (`BLLOSSOM_MODEL=tiny-mllama` picks the tiny
+# trained on this machine on pictures of coloured shapes (`BLLOSSOM_VISION_MODEL=tiny-mllama` picks the tiny
 # Mllama instead); on a free Colab T4 it loads AICA-5B in fp16, with 24 GB or more Vision-8B in bf16.
+# Apple Silicon Macs with 32 GB or more run Vision-8B on their GPU through MPS in fp16, and Kaggle's two
+# free T4s hold Vision-8B in fp16 together.
 # 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 색깔 도형 그림으로 직접 학습한
-# 작은 LLaVA-NeXT를 씁니다(`BLLOSSOM_MODEL=tiny-mllama`로 작은 Mllama를 고를 수 있습니다). 무료 Colab
+# 작은 LLaVA-NeXT를 씁니다(`BLLOSSOM_VISION_MODEL=tiny-mllama`로 작은 Mllama를 고를 수 있습니다). 무료 Colab
 # T4에서는 fp16 AICA-5B를, 24 GB 이상 GPU에서는 bf16 Vision-8B를 불러옵니다.
+# 32 GB 이상의 Apple Silicon Mac은 MPS로 GPU에서 fp16 Vision-8B를 실행하고, Kaggle의 무료 T4 두 개는 함께 fp16
+# Vision-8B를 담습니다.
 
 # %% [markdown]
-# **Setup.** On Colab this installs the tutorial's small `helpers` package; locally it comes from
+# **Setup.** On Colab or Kaggle this installs the tutorial's small `helpers` package; locally it comes from
 # `pip install -e .` (see the README). Then a short report says what machine we are on.
 #
-# **준비.** Colab에서는 이 튜토리얼의 `helpers` 패키지를 설치하고, 로컬에서는 `pip install -e .`로
+# **준비.** Colab과 Kaggle에서는 이 튜토리얼의 `helpers` 패키지를 설치하고, 로컬에서는 `pip install -e .`로
 # 설치된 것을 씁니다. 이어서 지금 어떤 컴퓨터에서 실행 중인지 짧게 보여 줍니다.
 
 # %%
+import os
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
+if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:  # Colab or Kaggle: install the helpers
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],
@@ -78,10 +83,10 @@ helpers.show_table([row for row in helpers.catalog_table() if row["kind"] == "vi
 # ## 2. Choose and load · 고르고 불러오기
 #
 # As for the text models, the hardware decides (AICA-5B fits a free T4 in fp16) and
-# `BLLOSSOM_MODEL` overrides it. One loading path serves both designs: `AutoProcessor` brings the
+# `BLLOSSOM_VISION_MODEL` overrides it. One loading path serves both designs: `AutoProcessor` brings the
 # tokenizer and the image processor together, `AutoModelForImageTextToText` picks the right class.
 #
-# 텍스트 모델처럼 하드웨어가 모델을 정하고(AICA-5B는 무료 T4에 fp16으로 들어갑니다) `BLLOSSOM_MODEL`로
+# 텍스트 모델처럼 하드웨어가 모델을 정하고(AICA-5B는 무료 T4에 fp16으로 들어갑니다) `BLLOSSOM_VISION_MODEL`로
 # 바꿀 수 있습니다. 불러오는 코드는 하나입니다. `AutoProcessor`는 토크나이저와 이미지 프로세서를 함께
 # 가져오고, `AutoModelForImageTextToText`는 구조에 맞는 클래스를 고릅니다.
 
@@ -470,7 +475,7 @@ print("Answers follow the language of the question.")
 #
 # | Symptom · 증상 | What to do · 해결 방법 |
 # |---|---|
-# | `CUDA out of memory` | Restart the kernel; on a T4 use `BLLOSSOM_MODEL=aica-5b`. 커널을 재시작하고 T4에서는 AICA-5B를 쓰세요. |
+# | `CUDA out of memory` | Restart the kernel; on a T4 use `BLLOSSOM_VISION_MODEL=aica-5b`. 커널을 재시작하고 T4에서는 AICA-5B를 쓰세요. |
 # | A picture from the web while offline · 오프라인에서 웹 그림 | Save it on a connected machine and give the file path. 연결된 컴퓨터에서 저장한 뒤 파일 경로를 주세요. |
 # | CMYK or 16-bit picture · CMYK나 16비트 그림 | `load_image` converts it to 8-bit RGB; other modes are refused with advice. `load_image`가 8비트 RGB로 바꾸고, 다른 모드는 방법을 알려 줍니다. |
 # | The card's `"<image>\n" + question` prompt · 카드의 프롬프트 | Use the chat template with `{"type": "image"}`, as in `ask`. `ask`처럼 채팅 템플릿을 쓰세요. |

@@ -21,6 +21,37 @@ def test_options_follow_the_choice():
     assert "trust_remote_code" not in gpu
 
 
+def test_options_spread_a_model_over_two_t4s_and_keep_room_on_each():
+    from helpers.models.runtime import REFERENCE_MACHINES
+
+    options = load_options(choose_model(REFERENCE_MACHINES["Kaggle 2×T4"]))
+    assert options["device_map"] == "auto" and options["dtype"] == torch.float16
+    assert options["max_memory"] == {0: "13.2GB", 1: "13.2GB"}
+    seventy = load_options(choose_model(REFERENCE_MACHINES["4×A100 80GB"]))
+    assert seventy["dtype"] == torch.bfloat16 and len(seventy["max_memory"]) == 4
+
+
+def test_options_put_a_mac_model_on_mps_in_fp16():
+    from helpers.models.runtime import REFERENCE_MACHINES
+
+    options = load_options(choose_model(REFERENCE_MACHINES["MacBook 32GB"]))
+    assert options == {"dtype": torch.float16, "use_safetensors": True, "device_map": "mps"}
+
+
+def test_accelerate_plans_a_gpu_and_cpu_split_of_the_stand_in(monkeypatch):
+    """The placement the GPU check loads, planned on this CPU: accelerate's planner only asks torch
+    how many CUDA devices there are, so we tell it one."""
+    from helpers.models.placement import gpu_cpu_split, placement_line, placement_summary, plan_device_map
+
+    source = helpers.source_of(choose_model(CPU))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    max_memory = gpu_cpu_split(source, gpu_layers=1)
+    where = placement_summary(plan_device_map(source, max_memory))
+    assert where["cuda:0"] == ["model.embed_tokens", "model.layers.0"]
+    assert "lm_head" in where["cpu"] and "model.layers.1" in where["cpu"]
+    assert placement_line(plan_device_map(source, {0: "1GB"})) == "cuda:0: 1 ((whole model))"
+
+
 def test_tiny_loads_in_the_chosen_dtype_on_the_cpu():
     model, tokenizer = load_model(choose_model(CPU))
     assert model.dtype == torch.float32 and model.device.type == "cpu" and not model.training

@@ -16,7 +16,8 @@ from helpers import (
     llama_parameter_count,
     runtime_facts,
 )
-from helpers.models.runtime import package_versions
+from helpers.models.memory import fits_across, gpu_memory_caps, needed_gb
+from helpers.models.runtime import REFERENCE_MACHINES, GpuFacts, package_versions
 
 
 @pytest.mark.parametrize("tie", [True, False])
@@ -95,3 +96,51 @@ def test_the_environment_report_warns_about_an_untested_version(capsys, monkeypa
     environment_report(RuntimeFacts(versions={"transformers": "5.24.0"}))
     assert 'transformers 5.24.0 is outside the tested range >=99: pip install -U "transformers>=99"' in \
         capsys.readouterr().out
+def test_room_to_generate_is_capped_for_big_models():
+    # 20% of the 8B's 16 GB, but 8 GB (not 28) for the 70B's 141 GB; 1 GB per GPU on top
+    assert needed_gb(16.0) == pytest.approx(16.0 + 3.2 + 1)
+    assert needed_gb(141.2, gpu_count=2) == pytest.approx(141.2 + 8 + 2)
+
+
+def test_fits_across_adds_up_the_gpus():
+    assert fits_across(16.06, [15.8, 15.8]) and not fits_in(16.06, 15.8)
+    assert fits_across(141.2, [85.1, 85.1]) and not fits_across(141.2, [85.1])
+    assert not fits_across(1.0, [])
+
+
+def test_gpu_caps_leave_each_gpu_its_context_and_share_of_room():
+    caps = gpu_memory_caps(16.06, [15.8, 15.8])
+    assert caps == {0: 13.2, 1: 13.2}
+    assert sum(caps.values()) >= 16.06
+    assert gpu_memory_caps(None, [42.4]) == {0: 34.5}
+
+
+def test_runtime_facts_count_every_gpu():
+    facts = runtime_facts()
+    assert facts.gpu_count == torch.cuda.device_count() == len(facts.gpus)
+    assert facts.mps_available == torch.backends.mps.is_available()
+
+
+def test_kaggle_is_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    assert runtime_facts().on_kaggle
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE")
+    assert not runtime_facts().on_kaggle
+
+
+def test_flat_and_listed_gpu_facts_agree():
+    flat = RuntimeFacts(gpu_name="Tesla T4", compute_capability=(7, 5), gpu_total_gb=15.8, gpu_count=2)
+    listed = RuntimeFacts(gpus=(GpuFacts("Tesla T4", 15.8, (7, 5)),) * 2)
+    assert flat.gpus == listed.gpus and flat.gpu_count == listed.gpu_count == 2
+    assert listed.gpu_name == "Tesla T4" and listed.total_gpu_gb == pytest.approx(31.6)
+    assert RuntimeFacts().gpu_count == 0 and not RuntimeFacts().has_gpu
+
+
+def test_environment_report_lists_every_gpu_and_the_mac(capsys):
+    environment_report(REFERENCE_MACHINES["Kaggle 2×T4"])
+    out = capsys.readouterr().out
+    assert "Kaggle" in out and "GPUs    : 2, 31.6 GB together" in out
+    assert "cuda:0 Tesla T4" in out and "cuda:1 Tesla T4" in out
+    environment_report(REFERENCE_MACHINES["MacBook 16GB"])
+    out = capsys.readouterr().out
+    assert "16 GB unified memory" in out and "Apple GPU via MPS" in out and "11.5 GB for the GPU" in out

@@ -56,12 +56,20 @@ def test_opens_with_title_goals_hardware_and_badge(notebook):
     badge = f"https://colab.research.google.com/github/{REPO_URL.removeprefix('https://github.com/')}" \
             f"/blob/main/notebooks/{path.name}"
     assert badge in header, f"{path.name}: the Colab badge must point at {badge}"
+    kaggle = f"[![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)]" \
+             f"(https://kaggle.com/kernels/welcome?src={REPO_URL}/blob/main/notebooks/{path.name})"
+    assert kaggle in header, f"{path.name}: the Kaggle badge must be {kaggle}"
+    assert header.index(kaggle) - header.index(badge) < len(badge) + 5, f"{path.name}: Kaggle badge beside Colab's"
+    for where in ("Apple Silicon", "Kaggle"):
+        hardware = header[header.index("Hardware"):]
+        assert where in hardware, f"{path.name}: the hardware line should say what happens on {where}"
 
 
-def test_setup_cell_works_on_colab_and_locally(notebook):
+def test_setup_cell_works_on_colab_kaggle_and_locally(notebook):
     path, nb = notebook
     setup = next(cell for cell in nb.cells if cell.cell_type == "code")
     assert 'google.colab' in setup.source and f"git+{REPO_URL}" in setup.source
+    assert '"KAGGLE_KERNEL_RUN_TYPE" in os.environ' in setup.source  # Kaggle installs the helpers like Colab
     assert "import helpers" in setup.source and "environment_report" in setup.source
 
 

@@ -124,7 +124,7 @@ def test_vision_prompt_to_a_text_only_folder(tmp_path):
 
     LlamaConfig(vocab_size=16, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
                 intermediate_size=8).save_pretrained(tmp_path)
-    choice = helpers.choose_model(RuntimeFacts(), override=str(tmp_path), kind="vision")
+    choice = helpers.choose_model(RuntimeFacts(), vision_override=str(tmp_path), kind="vision")
     with pytest.raises(helpers.TutorialError, match="text-only"):
         helpers.load_vision_model(choice)
 

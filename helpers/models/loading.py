@@ -97,13 +97,22 @@ def _hub_model_without_hub(choice: ModelChoice) -> bool:
 
 
 def load_options(choice: ModelChoice) -> dict:
-    """The keyword arguments `from_pretrained` gets for this choice (printed by lesson 01)."""
+    """The keyword arguments `from_pretrained` gets for this choice (printed by lesson 01).
+
+    On CUDA, accelerate places the layers (`device_map="auto"`) within `max_memory`: per GPU, the
+    weights it may take, leaving its CUDA context and its share of the room to generate free (so a
+    model spread over two T4s never fills either). Apple's GPU is one device: `device_map="mps"`.
+    """
     import torch
 
     dtype = getattr(torch, choice.dtype)
     options = dict(dtype=dtype, use_safetensors=True)
     if choice.device == "cuda":
         options["device_map"] = "auto"
+        if choice.max_memory_gb:
+            options["max_memory"] = {index: f"{gb}GB" for index, gb in choice.max_memory_gb}
+    elif choice.device == "mps":
+        options["device_map"] = "mps"
     if _hub_model_without_hub(choice):
         options["local_files_only"] = True  # read the local cache at once, not a minute of retries
     if choice.load_in_4bit:
@@ -157,7 +166,7 @@ def check_can_see(choice: ModelChoice, source: str | None = None) -> None:
     if choice.entry is not None and choice.entry.kind != "vision":
         raise TutorialError(f"{choice.name} is a text-only model: it cannot read pictures. Use a vision "
                             f"model ({names}), e.g. helpers.pick_model(kind='vision') or "
-                            "BLLOSSOM_MODEL=aica-5b.")
+                            "BLLOSSOM_VISION_MODEL=aica-5b.")
     if source is not None:
         from transformers import AutoConfig
 
