@@ -128,16 +128,16 @@ print("All four choices match the rules above.")
 # This is the code you would write in your own project: plain transformers, with the three values
 # `pick_model` decided. `model_id` is a hub id such as `MLP-KTLim/llama-3-Korean-Bllossom-8B`, or,
 # for Bllossom-tiny, a local folder that is trained on this machine the first time (about a minute).
-# On a GPU with 24 GB or more the cell runs exactly
+# On a GPU with 24 GB or more the cell amounts to
 # `AutoModelForCausalLM.from_pretrained("MLP-KTLim/llama-3-Korean-Bllossom-8B", dtype=torch.bfloat16, device_map="auto")`;
 # on a T4 with `bitsandbytes` it adds a 4-bit `BitsAndBytesConfig`; on a CPU it reads the stand-in
 # in float32. Weights load as safetensors only.
 #
 # 여러분의 프로젝트에서도 그대로 쓸 코드입니다. `pick_model`이 정한 세 값을 넣은 transformers 코드 그대로입니다.
 # `model_id`는 `MLP-KTLim/llama-3-Korean-Bllossom-8B` 같은 허브 id이거나, Bllossom-tiny의 경우 처음 한 번 이
-# 컴퓨터에서 학습해 만든 로컬 폴더입니다(약 1분). 24 GB 이상인 GPU에서는 이 셀이 정확히
-# `AutoModelForCausalLM.from_pretrained("MLP-KTLim/llama-3-Korean-Bllossom-8B", dtype=torch.bfloat16, device_map="auto")`를
-# 실행하고, `bitsandbytes`가 있는 T4에서는 4비트 `BitsAndBytesConfig`를 더하며, CPU에서는 대체 모델을 float32로
+# 컴퓨터에서 학습해 만든 로컬 폴더입니다(약 1분). 24 GB 이상인 GPU에서는 이 셀이
+# `AutoModelForCausalLM.from_pretrained("MLP-KTLim/llama-3-Korean-Bllossom-8B", dtype=torch.bfloat16, device_map="auto")`와
+# 같고, `bitsandbytes`가 있는 T4에서는 4비트 `BitsAndBytesConfig`를 더하며, CPU에서는 대체 모델을 float32로
 # 읽습니다. 가중치는 safetensors로만 읽습니다.
 
 # %%

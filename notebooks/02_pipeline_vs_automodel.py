@@ -61,7 +61,7 @@ facts = helpers.environment_report()
 # We load the tokenizer and the model once, as in notebook 01, and hand the *same* objects to the
 # pipeline. The card's pipeline snippet calls `pipeline(model=model_id, ...)`, which loads the model
 # by itself: run it next to the card's AutoModel snippet and a GPU holds two copies.
-# The cell is the plain transformers code. On a GPU with 24 GB or more it runs
+# The cell is the plain transformers code. On a GPU with 24 GB or more it amounts to
 # `AutoModelForCausalLM.from_pretrained("MLP-KTLim/llama-3-Korean-Bllossom-8B", dtype=torch.bfloat16, device_map="auto")`;
 # on a CPU the same lines read Bllossom-tiny's local folder in float32. `helpers.chat` and
 # `helpers.timing` are this lesson's small helpers.
@@ -69,8 +69,8 @@ facts = helpers.environment_report()
 # 01번처럼 토크나이저와 모델을 한 번만 불러오고, *같은* 객체를 파이프라인에 넘깁니다. 카드의 파이프라인 코드는
 # `pipeline(model=model_id, ...)`로 모델을 따로 불러오므로, 카드의 AutoModel 코드와 함께 실행하면 GPU에 모델이 두
 # 벌 올라갑니다. 셀은 transformers 코드 그대로입니다. 24 GB 이상인 GPU에서는
-# `AutoModelForCausalLM.from_pretrained("MLP-KTLim/llama-3-Korean-Bllossom-8B", dtype=torch.bfloat16, device_map="auto")`를
-# 실행하고, CPU에서는 같은 코드가 Bllossom-tiny의 로컬 폴더를 float32로 읽습니다. `helpers.chat`과
+# `AutoModelForCausalLM.from_pretrained("MLP-KTLim/llama-3-Korean-Bllossom-8B", dtype=torch.bfloat16, device_map="auto")`와
+# 같고, CPU에서는 같은 코드가 Bllossom-tiny의 로컬 폴더를 float32로 읽습니다. `helpers.chat`과
 # `helpers.timing`은 이 레슨에서 쓰는 작은 도우미입니다.
 
 # %%
@@ -87,7 +87,8 @@ four_bit = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_
 with helpers.explained_load_errors(choice):  # turns hub, GPU and offline errors into advice
     tokenizer = AutoTokenizer.from_pretrained(model_id)
     model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype, quantization_config=four_bit,
-                                                 device_map="auto" if choice.device == "cuda" else None)
+                                                 device_map="auto" if choice.device == "cuda" else None,
+                                                 use_safetensors=True)
 generator = pipeline("text-generation", model=model, tokenizer=tokenizer)
 print(type(model).__name__, "on", model.device, "in", model.dtype, "| pipeline:", type(generator).__name__)
 
