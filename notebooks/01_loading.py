@@ -355,3 +355,59 @@ except helpers.TutorialError as error:
 print(message)
 assert "Known names" in message
 assert helpers.choose_model(facts, override="MLP-KTLim/llama3-Bllossom").name == "8b"  # the old id still works
+
+# %% [markdown]
+# ## Exercises · 연습 문제
+#
+# Each task has a cell for your answer (in the student copy it holds `...`) and a check cell that
+# runs your answer and replies: correct, or a hint that points at the idea. Easy first.
+#
+# 문제마다 답을 쓰는 셀(학생용 사본에는 `...`가 들어 있습니다)과, 답을 실행해 보고 정답인지 알려 주거나
+# 생각할 방향을 힌트로 주는 확인 셀이 있습니다. 쉬운 문제부터 시작합니다.
+
+# %%
+from helpers.lessons import exercises
+
+# %% [markdown]
+# **1.** How many GB (10⁹ bytes) do the weights of Bllossom-8B take in bf16? Compute it from the
+# catalog's parameter count, `helpers.CATALOG["8b"].params_billion`.
+#
+# **1.** 블로썸-8B의 가중치는 bf16에서 몇 GB(10⁹바이트)일까요? 카탈로그의 파라미터 수
+# `helpers.CATALOG["8b"].params_billion`으로 계산하세요.
+
+# %% tags=["solution"]
+# Exercise 1 · 문제 1
+memory_gb = helpers.CATALOG["8b"].params_billion * 2  # two bytes a parameter in bf16
+
+# %%
+# Check · 확인
+exercises.check_bf16_memory(memory_gb, "8b")
+
+# %% [markdown]
+# **2.** Which dtype should a free Colab T4 (compute capability 7.5) use? Answer with its torch name.
+#
+# **2.** 무료 Colab T4(연산 능력 7.5)에서는 어떤 dtype을 써야 할까요? torch의 이름으로 답하세요.
+
+# %% tags=["solution"]
+# Exercise 2 · 문제 2
+t4_dtype = "float16"  # no native bf16 below compute capability 8
+
+# %%
+# Check · 확인
+exercises.check_gpu_dtype(t4_dtype, (7, 5))
+
+# %% [markdown]
+# **3.** Write the text the model reads for the single user message `"안녕하세요?"`, ready for it to
+# answer: use the tokenizer's chat template.
+#
+# **3.** 사용자 메시지 `"안녕하세요?"` 하나를 모델이 답할 수 있는 형태의 글로 만드세요. 토크나이저의 채팅
+# 템플릿을 쓰세요.
+
+# %% tags=["solution"]
+# Exercise 3 · 문제 3
+greeting_prompt = tokenizer.apply_chat_template([{"role": "user", "content": "안녕하세요?"}],
+                                                tokenize=False, add_generation_prompt=True)
+
+# %%
+# Check · 확인
+exercises.check_generation_prompt(greeting_prompt, tokenizer, "안녕하세요?")

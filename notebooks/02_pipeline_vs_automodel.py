@@ -650,3 +650,62 @@ print("same replies, same token counts: the time gap is the pipeline's bookkeepi
 # | Reply never stops · 답이 끝나지 않음 | Pass both terminators as `eos_token_id`. 종료 토큰 두 개를 모두 `eos_token_id`로 넘기세요. |
 # | Garbled batch replies · 배치 답이 망가짐 | `tokenizer.padding_side = "left"` and set a pad token. 왼쪽 패딩과 패딩 토큰을 설정하세요. |
 # | Nonsense from Bllossom-tiny · tiny가 엉뚱한 답 | It knows only its training corpus, asked with the card's system prompt. tiny는 카드의 시스템 프롬프트로 물은 학습 문장만 압니다. |
+
+# %% [markdown]
+# ## Exercises · 연습 문제
+#
+# Each task has a cell for your answer (in the student copy it holds `...`) and a check cell that
+# runs your answer and replies: correct, or a hint that points at the idea. Easy first.
+#
+# 문제마다 답을 쓰는 셀(학생용 사본에는 `...`가 들어 있습니다)과, 답을 실행해 보고 정답인지 알려 주거나
+# 생각할 방향을 힌트로 주는 확인 셀이 있습니다. 쉬운 문제부터 시작합니다.
+
+# %%
+from helpers.lessons import exercises
+
+# %% [markdown]
+# **1.** The card's code stops at `model.generate(input_ids, ...)` on transformers 5. Build `generate`-ready
+# inputs for `[{"role": "user", "content": "블로썸이 뭐예요?"}]` the transformers 5 way.
+#
+# **1.** 카드의 코드는 transformers 5에서 `model.generate(input_ids, ...)`에서 멈춥니다.
+# `[{"role": "user", "content": "블로썸이 뭐예요?"}]`에 대해 transformers 5 방식으로 `generate`에 넣을 입력을 만드세요.
+
+# %% tags=["solution"]
+# Exercise 1 · 문제 1
+exercise_inputs = tokenizer.apply_chat_template([{"role": "user", "content": "블로썸이 뭐예요?"}],
+                                                add_generation_prompt=True, return_dict=True,
+                                                return_tensors="pt").to(model.device)
+
+# %%
+# Check · 확인
+exercises.check_model_inputs(exercise_inputs, tokenizer)
+
+# %% [markdown]
+# **2.** Which token ids end a Bllossom reply? Give the list the card passes as `eos_token_id`.
+#
+# **2.** 블로썸의 답을 끝내는 토큰 id는 무엇일까요? 카드가 `eos_token_id`로 넘기는 목록을 주세요.
+
+# %% tags=["solution"]
+# Exercise 2 · 문제 2
+stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<|end_of_text|>", "<|eot_id|>")]
+
+# %%
+# Check · 확인
+exercises.check_terminators(stop_ids, tokenizer)
+
+# %% [markdown]
+# **3.** Generate 16 new tokens greedily for the inputs of exercise 1, then decode only the reply:
+# no prompt, no special tokens.
+#
+# **3.** 1번 문제의 입력으로 새 토큰 16개를 탐욕적 디코딩으로 만들고, 프롬프트와 특수 토큰 없이 답만
+# 디코딩하세요.
+
+# %% tags=["solution"]
+# Exercise 3 · 문제 3
+exercise_output = model.generate(**exercise_inputs, max_new_tokens=16, do_sample=False, eos_token_id=stop_ids)
+prompt_length = exercise_inputs["input_ids"].shape[-1]
+exercise_reply = tokenizer.decode(exercise_output[0, prompt_length:], skip_special_tokens=True)
+
+# %%
+# Check · 확인
+exercises.check_reply_only(exercise_reply, exercise_output, prompt_length, tokenizer)

@@ -580,3 +580,58 @@ assert len(messages_for) == 4 and "do_sample=False" in messages_for["{'temperatu
 top_k_off = sampling.next_token_distribution(model, inputs, temperature=1.0, top_k=0)
 assert "TopKLogitsWarper" not in [name for name, _ in top_k_off.stages]
 assert torch.equal(top_k_off.scores.isfinite(), kept_by["top_k=0"])  # what generate kept with top_k=0
+
+# %% [markdown]
+# ## Exercises · 연습 문제
+#
+# Each task has a cell for your answer (in the student copy it holds `...`) and a check cell that
+# runs your answer and replies: correct, or a hint that points at the idea. They use the `inputs` of
+# section 1. Easy first.
+#
+# 문제마다 답을 쓰는 셀(학생용 사본에는 `...`가 들어 있습니다)과, 답을 실행해 보고 정답인지 알려 주거나
+# 생각할 방향을 힌트로 주는 확인 셀이 있습니다. 1절의 `inputs`를 씁니다. 쉬운 문제부터 시작합니다.
+
+# %%
+from helpers.lessons import exercises
+
+# %% [markdown]
+# **1.** `top_k=1` keeps a single token. Which one? Give its id for the `inputs` of section 1.
+#
+# **1.** `top_k=1`은 토큰 하나만 남깁니다. 어느 토큰일까요? 1절의 `inputs`에 대해 그 id를 주세요.
+
+# %% tags=["solution"]
+# Exercise 1 · 문제 1
+only_token = int(sampling.next_token_distribution(model, inputs, top_k=None).logits.argmax())
+
+# %%
+# Check · 확인
+exercises.check_top_k_one(only_token, model, inputs)
+
+# %% [markdown]
+# **2.** Find a temperature at which the favourite next token gets more than 90% of the probability.
+#
+# **2.** 가장 유력한 다음 토큰이 확률의 90%를 넘게 가져가는 temperature를 찾으세요.
+
+# %% tags=["solution"]
+# Exercise 2 · 문제 2
+sharp_temperature = 0.05
+
+# %%
+# Check · 확인
+exercises.check_confident_temperature(sharp_temperature, model, inputs)
+
+# %% [markdown]
+# **3.** (Stretch) Choose sampling settings whose samples are more varied than greedy decoding
+# (higher distinct-2) while the model still finds them more likely (higher mean log-probability) than
+# sampling at temperature 1.5 with no filter. The check measures all three.
+#
+# **3.** (도전) 탐욕적 디코딩보다 다양하면서(distinct-2가 더 높음), 필터 없이 temperature 1.5로 뽑은 글보다
+# 모델이 더 그럴듯하게 여기는(평균 로그 확률이 더 높음) 샘플링 설정을 고르세요. 확인 셀이 셋을 모두 잽니다.
+
+# %% tags=["solution"]
+# Exercise 3 · 문제 3
+balanced = dict(temperature=0.6, top_p=0.9)
+
+# %%
+# Check · 확인
+exercises.check_varied_but_likely(balanced, model, inputs, terminators)

@@ -68,23 +68,33 @@ facts = helpers.environment_report()
 #
 # Llama-3's tokenizer is a *byte-level* BPE: text is first turned into UTF-8 bytes, then frequent
 # byte sequences are merged into tokens. An English letter is one byte; a Hangul syllable is three.
-# Its 128,000 merges were learned mostly from English, so common English words are single tokens
-# while many Korean syllables are not even whole: they are cut into byte pieces.
-# We load the real Llama-3 tokenizer (the same vocabulary and ids as Bllossom-8B).
+# Its 128,000 regular tokens (plus 256 special ones such as `<|eot_id|>`) are built by about 280,000
+# merge rules, counted below from the tokenizer's own file. Both were learned mostly from English, so
+# common English words are single tokens while many Korean syllables are not even whole: they are cut
+# into byte pieces. We load the real Llama-3 tokenizer (the same vocabulary and ids as Bllossom-8B).
 #
 # Llama-3의 토크나이저는 *바이트 수준* BPE입니다. 글을 먼저 UTF-8 바이트로 바꾼 뒤, 자주 나오는 바이트
-# 묶음을 토큰으로 합칩니다. 영어 알파벳은 1바이트, 한글 음절은 3바이트입니다. 12만 8천 개의 병합 규칙은
-# 대부분 영어에서 배운 것이라, 흔한 영어 단어는 토큰 하나가 되지만 많은 한글 음절은 온전한 글자로도 남지
-# 못하고 바이트 조각으로 잘립니다. Bllossom-8B와 어휘·id가 같은 실제 Llama-3 토크나이저를 불러옵니다.
+# 묶음을 토큰으로 합칩니다. 영어 알파벳은 1바이트, 한글 음절은 3바이트입니다. 일반 토큰 12만 8천 개
+# (`<|eot_id|>` 같은 특수 토큰 256개는 별도)는 약 28만 개의 병합 규칙으로 만들어지며, 아래에서 토크나이저
+# 파일을 직접 세어 확인합니다. 토큰과 규칙 모두 대부분 영어에서 배운 것이라, 흔한 영어 단어는 토큰 하나가
+# 되지만 많은 한글 음절은 온전한 글자로도 남지 못하고 바이트 조각으로 잘립니다. Bllossom-8B와 어휘·id가
+# 같은 실제 Llama-3 토크나이저를 불러옵니다.
 
 # %%
+import json
+
 from IPython.display import display
 
 from helpers.lessons import fertility, vocab_expansion
 from helpers.offline import llama3_tokenizer
 
 llama3 = llama3_tokenizer.load_llama3_tokenizer()
-print(f"Llama-3 tokenizer: {len(llama3):,} tokens; '한' is {len('한'.encode())} bytes, 'a' is {len(b'a')}")
+bpe_file = json.loads(llama3.backend_tokenizer.to_str())  # what tokenizer.json holds
+regular_tokens, merge_rules = len(bpe_file["model"]["vocab"]), len(bpe_file["model"]["merges"])
+print(f"Llama-3 tokenizer: {len(llama3):,} tokens = {regular_tokens:,} regular + "
+      f"{len(bpe_file['added_tokens'])} special; {merge_rules:,} merge rules")
+print(f"'한' is {len('한'.encode())} bytes, 'a' is {len(b'a')}")
+assert regular_tokens == 128_000 and round(merge_rules, -4) == 280_000
 
 # %% [markdown]
 # The same sentence in Korean and in English, one coloured box per token. Red dashed boxes are
@@ -135,7 +145,7 @@ print(f"{len(split)} groups of split syllables in the Korean sentence, none in t
 # tokens per unit of text: per non-space character, per Hangul syllable and per word, plus its
 # inverse view, bytes per token. Fewer tokens for the same text means more text in the same window.
 #
-# 문장 하나는 일화일 뿐입니다. 이 프로젝트에 들어 있는 평가용 이중 언어 글로 측정합니다. 같은 내용을
+# 문장 하나만 보고는 결론을 내릴 수 없습니다. 이 프로젝트에 들어 있는 평가용 이중 언어 글로 측정합니다. 같은 내용을
 # 한국어와 영어로 쓴 짧은 문단 12개입니다. *토큰 비율(fertility)*은 글의 단위당 토큰 수입니다: 공백이 아닌
 # 글자당, 한글 음절당, 어절(단어)당 토큰 수, 그리고 거꾸로 본 토큰당 바이트 수. 같은 글에 토큰이 적을수록
 # 같은 창(window)에 더 많은 글이 들어갑니다.
@@ -155,18 +165,35 @@ helpers.show_table(before)
 fertility.plot_fertility(before);
 
 # %% [markdown]
-# **Check yourself.** Saying the same thing costs Llama-3 more tokens in Korean than in English,
-# and each Korean character costs more than twice as many tokens as an English one.
+# Two ways to compare the languages give two different gaps, so we print both. *Per character*,
+# Korean looks far more expensive; but the two versions do not have the same number of characters:
+# a Hangul syllable packs two or three letters (jamo) into one block, so the Korean text is much
+# shorter than its English twin. *Per content* (all tokens of the Korean text over all tokens of
+# the English text saying the same thing) is the fair comparison, because what a reader wants to
+# fit into a context window is content, not characters.
 #
-# **확인해 보기.** 같은 내용을 말하는 데 Llama-3는 영어보다 한국어에 더 많은 토큰을 쓰고, 한국어 글자
-# 하나는 영어 글자 하나보다 두 배 넘게 많은 토큰이 듭니다.
+# **Check yourself.** Saying the same thing costs Llama-3 more tokens in Korean than in English,
+# and the per-character ratio overstates that gap, because the Korean text has fewer characters.
+#
+# 두 언어를 비교하는 방법이 두 가지이고 결과가 다르므로 둘 다 출력합니다. *글자당*으로 보면 한국어가 훨씬
+# 비싸 보입니다. 하지만 두 글의 글자 수는 같지 않습니다. 한글 음절 하나는 자모 두세 개를 한 덩어리로 묶기
+# 때문에 한국어 글이 같은 뜻의 영어 글보다 훨씬 짧습니다. *같은 내용 기준*(한국어 글 전체의 토큰 수를 같은
+# 내용의 영어 글 전체의 토큰 수로 나눈 값)이 공정한 비교입니다. 문맥 창에 담고 싶은 것은 글자가 아니라
+# 내용이기 때문입니다.
+#
+# **확인해 보기.** 같은 내용을 말하는 데 Llama-3는 영어보다 한국어에 더 많은 토큰을 쓰고, 한국어 글의 글자
+# 수가 더 적으므로 글자당 비율은 그 차이를 부풀려 보여 줍니다.
 
 # %%
 row = {(r["tokenizer"], r["language"]): r for r in before}
-assert row["Llama-3", "ko"]["tokens"] > row["Llama-3", "en"]["tokens"]
-assert row["Llama-3", "ko"]["tokens/char"] > 2 * row["Llama-3", "en"]["tokens/char"]
-print(f"Korean needs {row['Llama-3', 'ko']['tokens'] / row['Llama-3', 'en']['tokens']:.2f}x the tokens of English "
-      "for the same content.")
+per_content = row["Llama-3", "ko"]["tokens"] / row["Llama-3", "en"]["tokens"]
+per_character = row["Llama-3", "ko"]["tokens/char"] / row["Llama-3", "en"]["tokens/char"]
+characters = {language: sum(not c.isspace() for c in text) for language, text in eval_texts.items()}
+assert per_content > 1, "Korean should cost more tokens than English for the same content"
+assert characters["ko"] < characters["en"] and per_character > per_content
+print(f"same content: Korean needs {per_content:.2f}x the tokens of English (the fair number)")
+print(f"per character: {per_character:.2f}x, because the Korean text has {characters['ko']:,} characters "
+      f"and the English one {characters['en']:,}")
 
 # %% [markdown]
 # ## 3. Train a Korean BPE · 한국어 BPE 학습하기
@@ -186,22 +213,34 @@ print(f"{len(korean_corpus)} paragraphs, {sum(map(len, korean_corpus)):,} charac
 print(korean_corpus[0][:120], "...")
 
 # %% [markdown]
-# The `tokenizers` library trains the BPE. We give it exactly Llama-3's pre-tokenizer (how text is
-# split into words and bytes before merging), so every token it learns is a string Llama-3's
-# vocabulary could hold. Tokens come out in the order they were learned: the most useful first.
-# We keep those made of whole characters (a byte-level BPE also learns byte fragments of syllables,
-# which are unreadable and help little) and that Llama-3 does not have yet.
+# The `tokenizers` library trains the BPE, in four lines: an empty BPE model, a pre-tokenizer, a
+# trainer, and `train_from_iterator`. We give it exactly Llama-3's pre-tokenizer (how text is split
+# into words and bytes before merging), so every token it learns is a string Llama-3's vocabulary
+# could hold. The trainer starts from the 256 byte symbols (`ByteLevel.alphabet()`), so any text can
+# be cut, and merges the most frequent neighbouring pair until it has 8,000 tokens (or no pair
+# occurs at least twice). Tokens come out in the order they were learned: the most useful
+# first. We keep those made of whole characters (a byte-level BPE also learns byte fragments of
+# syllables, which are unreadable and help little) and that Llama-3 does not have yet.
 #
-# BPE 학습은 `tokenizers` 라이브러리가 합니다. Llama-3와 똑같은 사전 토큰화(병합 전에 글을 단어와 바이트로
-# 나누는 방식)를 주기 때문에, 배운 토큰은 모두 Llama-3 어휘에 들어갈 수 있는 문자열입니다. 토큰은 배운
-# 순서대로, 즉 가장 쓸모 있는 것부터 나옵니다. 그중 온전한 글자로 된 토큰(바이트 수준 BPE는 음절의 바이트
-# 조각도 배우는데, 읽을 수 없고 쓸모도 적습니다)이면서 Llama-3에 아직 없는 것만 고릅니다.
+# BPE 학습은 `tokenizers` 라이브러리가 네 줄로 합니다: 빈 BPE 모델, 사전 토큰화, 트레이너, 그리고
+# `train_from_iterator`. Llama-3와 똑같은 사전 토큰화(병합 전에 글을 단어와 바이트로 나누는 방식)를 주기
+# 때문에, 배운 토큰은 모두 Llama-3 어휘에 들어갈 수 있는 문자열입니다. 트레이너는 256개의 바이트 기호
+# (`ByteLevel.alphabet()`)에서 시작하므로 어떤 글이든 자를 수 있고, 토큰이 8,000개가 될 때까지 가장 자주
+# 붙어 나오는 쌍을 합칩니다(두 번 이상 나온 쌍이 더 없으면 거기서 멈춥니다). 토큰은 배운 순서대로, 즉 가장 쓸모 있는 것부터
+# 나옵니다. 그중 온전한 글자로 된 토큰(바이트 수준 BPE는 음절의 바이트 조각도 배우는데, 읽을 수 없고
+# 쓸모도 적습니다)이면서 Llama-3에 아직 없는 것만 고릅니다.
 
 # %%
 import time
 
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
 started = time.perf_counter()
-korean_bpe = vocab_expansion.train_korean_bpe(korean_corpus, llama3, vocab_size=8000)
+korean_bpe = Tokenizer(models.BPE())
+korean_bpe.pre_tokenizer = llama3.backend_tokenizer.pre_tokenizer  # cut words exactly like Llama-3
+trainer = trainers.BpeTrainer(vocab_size=8000, min_frequency=2, show_progress=False,
+                              initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+korean_bpe.train_from_iterator(korean_corpus, trainer)
 training_seconds = time.perf_counter() - started
 old_vocab = llama3.get_vocab()
 candidates = vocab_expansion.korean_candidates(korean_bpe, old_vocab)
@@ -391,44 +430,86 @@ print(losses)
 # %%
 import torch
 
+old_row_sums = {name: layer.weight.detach().cpu().float().sum(1)  # to check later that no old row moves
+                for name, layer in (("input embeddings", model.get_input_embeddings()),
+                                    ("LM head", model.get_output_embeddings()))}
 torch.manual_seed(0)
 model.resize_token_embeddings(len(expanded))
 losses["expanded, default rows"] = vocab_expansion.loss_per_character(model, expanded, loss_texts)
 print(f"embedding rows now: {model.get_input_embeddings().weight.shape[0]:,}")
 
 # %% [markdown]
-# Mean initialisation: each new token is a merge of old pieces, so start its row (in the input
-# embeddings and in the LM head) at the mean of those pieces' rows. The model then reads the new
-# token roughly as it read the pieces. Setting 1,024 rows takes a fraction of a second.
+# Mean initialisation: each new token is a merge of old pieces, so start its row at the mean of
+# those pieces' rows. First the pieces: the *old* tokenizer's BPE model cuts each new token string
+# into the old ids it is made of.
 #
-# 평균 초기화: 새 토큰은 기존 조각들을 합친 것이므로, 새 행(입력 임베딩과 LM head 모두)을 그 조각들의 행의
-# 평균에서 시작합니다. 그러면 모델은 새 토큰을 조각들을 읽을 때와 비슷하게 읽습니다. 1,024개의 행을 채우는 데
-# 1초도 걸리지 않습니다.
+# 평균 초기화: 새 토큰은 기존 조각들을 합친 것이므로, 새 행을 그 조각들의 행의 평균에서 시작합니다. 먼저
+# 조각을 구합니다. *기존* 토크나이저의 BPE 모델이 새 토큰 문자열을 그것을 이루는 기존 id들로 자릅니다.
 
 # %%
-pieces = vocab_expansion.new_token_pieces(llama3, expanded)
+old_bpe = llama3.backend_tokenizer.model
+pieces = {new_id: [piece.id for piece in old_bpe.tokenize(token)]
+          for new_id, token in zip(new_ids, expanded.convert_ids_to_tokens(new_ids))}
+some_id = new_ids[0]
+print(f"new id {some_id} ({vocab_expansion.token_text(expanded.convert_ids_to_tokens(some_id))!r}) "
+      f"is old ids {pieces[some_id]}")
+
+# %% [markdown]
+# Then the rows, in the input embeddings and in the LM head (the output layer that scores every
+# token). Where the two share one matrix (tied embeddings, as in the stand-in), it is set once.
+# The mean is taken in float32 and stored in the model's dtype. The model then reads the new
+# token roughly as it read the pieces. Setting 1,024 rows takes a fraction of a second.
+#
+# 이어서 행을 채웁니다. 입력 임베딩과 LM head(모든 토큰의 점수를 매기는 출력 층) 모두입니다. 둘이 행렬 하나를
+# 같이 쓰면(대체 모델처럼 임베딩을 묶은 경우) 한 번만 채웁니다. 평균은 float32로 계산해 모델의 dtype으로
+# 저장합니다. 그러면 모델은 새 토큰을 조각들을 읽을 때와 비슷하게 읽습니다. 1,024개의 행을 채우는 데 1초도
+# 걸리지 않습니다.
+
+# %%
+vocab_expansion.check_rows_exist(model, pieces)  # a clear message if resize_token_embeddings was skipped
+layers = {"input embeddings": model.get_input_embeddings(), "LM head": model.get_output_embeddings()}
+matrices = {id(layer.weight): layer.weight for layer in layers.values()}  # one entry when the two are tied
 started = time.perf_counter()
-vocab_expansion.initialise_new_embeddings(model, pieces)
-print(f"initialised {len(pieces):,} rows in {time.perf_counter() - started:.2f} s")
+with torch.no_grad():
+    for weight in matrices.values():
+        for new_id, old_ids in pieces.items():
+            weight[new_id] = weight[old_ids].float().mean(0).to(weight.dtype)
+print(f"initialised {len(pieces):,} rows in {len(matrices)} matrix(es) in {time.perf_counter() - started:.2f} s")
 losses["expanded, mean of pieces"] = vocab_expansion.loss_per_character(model, expanded, loss_texts)
 helpers.show_table([{"model and tokenizer": name, "loss (nats/char)": round(value, 3)}
                     for name, value in losses.items()])
 
 # %% [markdown]
-# **Check yourself.** Before any training, the mean start gives a lower loss than the default
-# start, and a new row really is the mean of its pieces' rows.
+# The mean start is much better than the default start, but it is still worse than the model was
+# before resizing, reading the same text through the old tokenizer: the model has never seen a new
+# id in training, and the mean of a word's piece vectors is only a rough stand-in for the word. The
+# new rows start close; continued training on Korean text is what makes the expanded model pay off.
 #
-# **확인해 보기.** 학습을 하기 전에도 평균 초기화가 기본 초기화보다 손실이 낮고, 새 행은 정말로 조각들 행의
-# 평균입니다.
+# **Check yourself.** Before any training, the mean start gives a lower loss than the default
+# start but a higher one than before resizing; every new row, in the input embeddings and in the
+# LM head, is exactly the mean of its pieces' rows; the pieces spell the new token; and no old row
+# moved.
+#
+# 평균 초기화는 기본 초기화보다 훨씬 낫지만, 확장하기 전의 모델이 기존 토크나이저로 같은 글을 읽을 때보다는
+# 여전히 나쁩니다. 모델은 학습 중에 새 id를 본 적이 없고, 조각 벡터의 평균은 단어를 대략 흉내 낼 뿐입니다.
+# 새 행은 가까운 곳에서 출발할 뿐이고, 확장한 모델이 제 값을 하려면 한국어 글로 추가 학습을 해야 합니다.
+#
+# **확인해 보기.** 학습하기 전에 평균 초기화는 기본 초기화보다 손실이 낮지만 확장 전보다는 높습니다. 새 행은
+# 입력 임베딩과 LM head 모두에서 정확히 조각들 행의 평균이고, 조각을 이으면 새 토큰이 되며, 기존 행은 하나도
+# 바뀌지 않았습니다.
 
 # %%
-assert losses["expanded, mean of pieces"] < losses["expanded, default rows"]
-embeddings = model.get_input_embeddings().weight
-some_id = new_ids[0]
-expected = embeddings[pieces[some_id]].float().mean(0).to(embeddings.dtype)
-assert torch.equal(embeddings[some_id], expected)
-print(f"mean start: {losses['expanded, mean of pieces']:.3f} nats/char, default start: "
-      f"{losses['expanded, default rows']:.3f}; row {some_id} is the mean of rows {pieces[some_id]}.")
+before_resizing = losses["Llama-3 tokenizer, before resizing"]
+assert losses["expanded, default rows"] > losses["expanded, mean of pieces"] > before_resizing, losses
+for name, layer in layers.items():
+    weight = layer.weight
+    assert torch.equal(weight[: len(llama3)].detach().cpu().float().sum(1), old_row_sums[name]), f"old {name} row moved"
+    for new_id, old_ids in pieces.items():
+        assert torch.equal(weight[new_id], weight[old_ids].float().mean(0).to(weight.dtype)), new_id
+        assert "".join(llama3.convert_ids_to_tokens(old_ids)) == expanded.convert_ids_to_tokens(new_id)
+print(f"loss: before resizing {before_resizing:.3f}, mean start {losses['expanded, mean of pieces']:.3f}, "
+      f"default start {losses['expanded, default rows']:.3f} nats/char; all {len(pieces):,} new rows "
+      f"in {len(layers)} layers are exact means, old rows unchanged.")
 
 # %% [markdown]
 # ## 7. Save, reload, generate · 저장하고 다시 불러와 생성하기
@@ -439,8 +520,8 @@ print(f"mean start: {losses['expanded, mean of pieces']:.3f} nats/char, default 
 # trained on the new tokens yet, so it reads them but rarely writes them; continued pre-training on
 # Korean text (what Bllossom did) is the next step.
 #
-# 확장한 모델과 토크나이저는 다른 모델처럼 함께 저장합니다. 모델 카드의 시스템 프롬프트와 탐욕적(greedy)
-# 디코딩으로 한국어 질문을 하고, 저장하고, 메모리를 비운 뒤, `Auto` 클래스로 폴더를 다시 불러와 같은 질문을
+# 확장한 모델과 토크나이저는 다른 모델처럼 함께 저장합니다. 모델 카드의 시스템 프롬프트와 탐욕적 디코딩(greedy
+# decoding)으로 한국어 질문을 하고, 저장하고, 메모리를 비운 뒤, `Auto` 클래스로 폴더를 다시 불러와 같은 질문을
 # 합니다. 답은 같아야 합니다. 모델은 아직 새 토큰으로 학습하지 않았으므로 새 토큰을 읽기는 하지만 거의 쓰지는
 # 않습니다. 다음 단계는 블로썸처럼 한국어 글로 추가 사전 학습을 하는 것입니다.
 
@@ -509,12 +590,45 @@ print("same answer after save and reload.")
 # our held-out text, plus ours for comparison; without the hub (as in CI) this part says so and
 # moves on.
 #
+# Its published `config.json` already tells a lot, and it does not match the card's "over 30,000"
+# Korean tokens: `vocab_size` 145,088 and `bos_token_id` 144,782 (Llama-3: 128,256 and 128,000).
+# So the regular vocabulary grew from 128,000 to 144,782 tokens, about 16.8K new ones, and the 256
+# special tokens were *moved* up behind them (`<|begin_of_text|>` 128000 → 144782; its
+# `generation_config.json` stops on 144783 and 144791, which are `<|end_of_text|>` and `<|eot_id|>`);
+# the matrix has room for them and a few spare rows. The card's figure may count something else (for example
+# every token of a Korean BPE, including those Llama-3 already had); the config cannot tell us, so
+# we print what the config says and, with the hub, what the tokenizer itself holds. Moved special
+# ids are the trap of part 4 taken on purpose: code that hard-codes 128009 for `<|eot_id|>` never
+# stops with that model.
+#
 # 현재의 `MLP-KTLim/llama-3-Korean-Bllossom-8B`는 어휘를 늘리지 않습니다(Llama-3의 128,256개). 2024년 5월
 # 체크포인트는 어휘를 늘렸고, 그 공개 미세 조정 모델 `kfkas/Hansung-Bllossom-8B`가 확장된 토크나이저를 그대로
 # 가지고 있습니다. 모델 허브에 연결되면 두 토크나이저와 우리 토크나이저를 평가용 글로 측정하고, 연결되지
 # 않으면(CI처럼) 그렇다고 알려 주고 넘어갑니다.
+#
+# 공개된 `config.json`만 보아도 많은 것을 알 수 있고, 모델 카드의 "3만 개가 넘는" 한국어 토큰과는 맞지
+# 않습니다. `vocab_size`는 145,088, `bos_token_id`는 144,782입니다(Llama-3는 128,256과 128,000). 즉 일반
+# 어휘가 128,000개에서 144,782개로, 약 1만 6,800개 늘었고, 특수 토큰 256개는 그 뒤로 *옮겨졌습니다*
+# (`<|begin_of_text|>` 128000 → 144782. `generation_config.json`은 144783과 144791, 곧 `<|end_of_text|>`와
+# `<|eot_id|>`에서 멈춥니다). 행렬에는 그것들과 남는 행 몇 개가 들어갈 자리가 있습니다. 카드의 숫자는 다른 것을 센 것일 수
+# 있습니다(예를 들어 Llama-3에 이미 있던 것까지 포함한 한국어 BPE의 모든 토큰). 설정 파일로는 알 수 없으므로,
+# 설정이 말하는 숫자를 출력하고 허브에 연결되면 토크나이저가 실제로 가진 것도 출력합니다. 특수 토큰 id가
+# 옮겨진 것은 4부의 함정을 일부러 택한 것입니다. `<|eot_id|>`를 128009로 고정해 둔 코드는 그 모델에서 멈추지
+# 않습니다.
 
 # %%
+# From the published config.json and generation_config.json of kfkas/Hansung-Bllossom-8B
+HANSUNG_CONFIG = {"vocab_size": 145_088, "bos_token_id": 144_782, "eos_token_id": [144_783, 144_791]}
+new_regular = HANSUNG_CONFIG["bos_token_id"] - regular_tokens  # special tokens start right after the regular ones
+spare_rows = HANSUNG_CONFIG["vocab_size"] - HANSUNG_CONFIG["bos_token_id"] - len(bpe_file["added_tokens"])
+eot_offset = llama3.convert_tokens_to_ids("<|eot_id|>") - llama3.bos_token_id
+print(f"Hansung-Bllossom-8B config: {regular_tokens:,} + {new_regular:,} = {HANSUNG_CONFIG['bos_token_id']:,} "
+      f"regular tokens, then room for Llama-3's {len(bpe_file['added_tokens'])} special ones and {spare_rows} "
+      "spare rows; "
+      f"<|eot_id|> moved from {llama3.convert_tokens_to_ids('<|eot_id|>'):,} to "
+      f"{HANSUNG_CONFIG['bos_token_id'] + eot_offset:,} (card: over 30,000 new tokens).")
+assert HANSUNG_CONFIG["bos_token_id"] + eot_offset in HANSUNG_CONFIG["eos_token_id"]
+
 HUB_TOKENIZERS = {"Bllossom-8B (now)": "MLP-KTLim/llama-3-Korean-Bllossom-8B",
                   "Bllossom-8B, expanded (2024-05)": "kfkas/Hansung-Bllossom-8B"}
 hub = {}
@@ -528,6 +642,7 @@ for name, hub_tokenizer in hub.items():
     kept = sum(hub_vocab.get(token) == token_id for token, token_id in old_vocab.items())
     characters = fertility.characters_in_window(hub_tokenizer, eval_texts["ko"])
     print(f"{name}: {len(hub_tokenizer):,} tokens; {kept:,} of Llama-3's {len(old_vocab):,} keep their id; "
+          f"<|eot_id|> is {hub_tokenizer.convert_tokens_to_ids('<|eot_id|>'):,}; "
           f"Korean fits {characters:,} characters in 8,192 tokens, {characters / window['Llama-3', 'ko'] - 1:+.1%} "
           f"over Llama-3 (card: about {CARD_CLAIM:+.0%}; ours: {korean_gain:+.1%}).")
 if hub:
@@ -561,3 +676,50 @@ assert "128,256" in message
 #
 # 확장된 모델은 이제 한국어 글로 추가 사전 학습을 해서 새 토큰을 *쓰는* 법을 배워야 합니다. 그래야 늘어난
 # 문맥이 답변에서도 효과를 냅니다.
+
+# %% [markdown]
+# ## Exercises · 연습 문제
+#
+# Each task has a cell for your answer (in the student copy it holds `...`) and a check cell that
+# runs your answer and replies: correct, or a hint that points at the idea. Easy first.
+#
+# 문제마다 답을 쓰는 셀(학생용 사본에는 `...`가 들어 있습니다)과, 답을 실행해 보고 정답인지 알려 주거나
+# 생각할 방향을 힌트로 주는 확인 셀이 있습니다. 쉬운 문제부터 시작합니다.
+
+# %%
+from helpers.lessons import exercises
+
+# %% [markdown]
+# **1.** How many Llama-3 tokens does `"블로썸은 한국어를 잘합니다"` spend per character? Count the
+# characters that are not spaces, and no special tokens.
+#
+# **1.** `"블로썸은 한국어를 잘합니다"`는 Llama-3에서 글자 하나에 토큰을 몇 개 쓸까요? 공백이 아닌 글자만
+# 세고, 특수 토큰은 빼세요.
+
+# %% tags=["solution"]
+# Exercise 1 · 문제 1
+sentence = "블로썸은 한국어를 잘합니다"
+per_character = len(llama3.encode(sentence, add_special_tokens=False)) / len(sentence.replace(" ", ""))
+
+# %%
+# Check · 확인
+exercises.check_tokens_per_character(per_character, llama3, "블로썸은 한국어를 잘합니다")
+
+# %% [markdown]
+# **2.** Find a Korean word that Llama-3 cuts into byte pieces (some piece is not a whole character)
+# and that the expanded tokenizer keeps as one token. Look among the new tokens.
+#
+# **2.** Llama-3는 바이트 조각으로 자르고(온전한 글자가 아닌 조각이 있음) 확장된 토크나이저는 토큰 하나로
+# 두는 한국어 단어를 찾으세요. 새 토큰들 가운데서 찾아보세요.
+
+# %% tags=["solution"]
+# Exercise 2 · 문제 2
+kept_whole = next(
+    word for word in (expanded.decode([i]).strip() for i in new_ids)
+    if word and " " not in word and len(expanded.encode(word, add_special_tokens=False)) == 1
+    and any("<0x" in vocab_expansion.token_text(t)
+            for t in llama3.convert_ids_to_tokens(llama3.encode(word, add_special_tokens=False))))
+
+# %%
+# Check · 확인
+exercises.check_word_kept_whole(kept_whole, llama3, expanded)

@@ -96,10 +96,25 @@ from helpers.offline import vision_samples
 choice = helpers.pick_model(kind="vision")
 
 # %% [markdown]
+# The loading cell is the two plain `from_pretrained` calls; the helpers only pick where to read
+# (`source_of`: a hub id, or the stand-in's folder) and the options (`load_options`: dtype, and
+# `device_map="auto"` on a GPU), and the cell prints the call with its options spelled out. For
+# Vision-8B on a 24 GB GPU, that is what you would write yourself:
+#
+# ```python
+# processor = AutoProcessor.from_pretrained("Bllossom/llama-3.1-Korean-Bllossom-Vision-8B")
+# model = AutoModelForImageTextToText.from_pretrained("Bllossom/llama-3.1-Korean-Bllossom-Vision-8B",
+#                                                     dtype=torch.bfloat16, device_map="auto")
+# ```
+#
 # Vision-8B's card was written for transformers 4.44 and builds its prompt by hand
 # (`"<image>\n" + question`). Where a processor comes without a chat template,
 # `ensure_chat_template` gives it Llama-3's, with the picture where that card puts it; a processor
 # that has one is left alone.
+#
+# 불러오는 셀은 평범한 `from_pretrained` 호출 두 개입니다. 도우미 함수는 어디서 읽을지(`source_of`: 허브 id
+# 또는 대체 모델 폴더)와 옵션(`load_options`: dtype, GPU에서는 `device_map="auto"`)만 정하고, 셀은 옵션까지 모두
+# 적은 호출을 출력합니다. 24 GB GPU에서 Vision-8B라면 위의 코드가 직접 쓸 코드입니다.
 #
 # Vision-8B 모델 카드는 transformers 4.44용으로 작성되어 프롬프트를 손으로 만듭니다(`"<image>\n" + 질문`).
 # 프로세서에 채팅 템플릿이 없으면 `ensure_chat_template`이 카드와 같은 자리에 그림을 두는 Llama-3 템플릿을
@@ -110,9 +125,14 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 with helpers.explained_load_errors(choice):  # hub, GPU and offline errors become advice
     source = helpers.source_of(choice)
+    options = helpers.load_options(choice)
     processor = AutoProcessor.from_pretrained(source)
-    model = AutoModelForImageTextToText.from_pretrained(source, **helpers.load_options(choice))
+    model = AutoModelForImageTextToText.from_pretrained(source, **options)
 helpers.ensure_chat_template(processor)
+print("the call on this machine:")
+print(f"  processor = AutoProcessor.from_pretrained({source!r})")
+print(f"  model = AutoModelForImageTextToText.from_pretrained({source!r}, "
+      + ", ".join(f"{name}={value!r}" for name, value in options.items()) + ")")
 print(type(model).__name__, "+", type(processor).__name__, "on", model.device, "in", model.dtype)
 
 # %% [markdown]
@@ -154,26 +174,60 @@ vision.show_pictures(pictures);
 # model's own prompt. Compare the two designs: LLaVA-NeXT writes `<image>` (later expanded into one
 # token per patch), Mllama writes `<|image|>` once.
 #
+# Vision-8B's card also sets its own system prompt, a different one from the text models' cards.
+# Its example code, quoted exactly:
+#
+# > You are a versatile AI assistant named Bllava, capable of both understanding and generating text
+# > as well as interpreting and analyzing images. Your role is to kindly and effectively answer the
+# > user’s questions, whether they are about text or images, and provide appropriate and helpful
+# > responses to all types of queries.
+# >
+# > 당신은 텍스트를 이해하고 생성하는 것뿐만 아니라 이미지를 해석하고 분석할 수 있는 다재다능한 AI 어시스턴트
+# > 블라바입니다. 사용자의 질문이 텍스트에 관한 것이든 이미지에 관한 것이든 친절하고 효과적으로 답변하며, 모든
+# > 유형의 질의에 대해 적절하고 유용한 응답을 제공하는 것이 당신의 역할입니다.
+#
+# It goes in as a `system` message before the user's turn; the cell prints that prompt too.
+#
 # 메시지 내용은 목록입니다. `{"type": "image"}`는 그림이 들어갈 자리를, `{"type": "text", ...}`는 질문을
 # 나타냅니다. 프로세서의 채팅 템플릿이 이것을 모델의 프롬프트로 바꿉니다. LLaVA-NeXT는 `<image>`를 쓰고
 # (나중에 패치마다 토큰 하나로 늘어납니다), Mllama는 `<|image|>`를 한 번 씁니다.
+#
+# Vision-8B 모델 카드는 텍스트 모델 카드와 다른 자체 시스템 프롬프트도 씁니다(위 인용문). 사용자 차례 앞에
+# `system` 메시지로 넣으며, 아래 셀이 그 프롬프트도 출력합니다.
 
 # %%
+VISION_8B_SYSTEM_PROMPT = (
+    "You are a versatile AI assistant named Bllava, capable of both understanding and generating text as well "
+    "as interpreting and analyzing images. Your role is to kindly and effectively answer the user’s questions, "
+    "whether they are about text or images, and provide appropriate and helpful responses to all types of queries."
+    "\n\n"
+    "당신은 텍스트를 이해하고 생성하는 것뿐만 아니라 이미지를 해석하고 분석할 수 있는 다재다능한 AI 어시스턴트 "
+    "블라바입니다. 사용자의 질문이 텍스트에 관한 것이든 이미지에 관한 것이든 친절하고 효과적으로 답변하며, 모든 "
+    "유형의 질의에 대해 적절하고 유용한 응답을 제공하는 것이 당신의 역할입니다.")
 messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "도형의 색깔은?"}]}]
 prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 print(prompt)
+with_system = processor.apply_chat_template([{"role": "system", "content": VISION_8B_SYSTEM_PROMPT}, *messages],
+                                            add_generation_prompt=True, tokenize=False)
+print("--- with Vision-8B's system prompt ---")
+print(with_system)
 
 # %% [markdown]
 # **Check yourself.** One `<|begin_of_text|>`, the image token once, and the assistant's header at
-# the end so the model answers next.
+# the end so the model answers next; with the system prompt, the same prompt follows a system turn
+# that holds the card's text exactly.
 #
 # **확인해 보기.** `<|begin_of_text|>`는 하나, 이미지 토큰도 한 번이고, 끝은 assistant 머리말이어서
-# 모델이 바로 답을 씁니다.
+# 모델이 바로 답을 씁니다. 시스템 프롬프트를 넣으면 카드의 글을 그대로 담은 system 차례 뒤에 같은 프롬프트가
+# 이어집니다.
 
 # %%
 assert prompt.count("<|begin_of_text|>") == 1 and prompt.count(processor.image_token) == 1
 assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
-print("The prompt has one picture and ends where the answer begins.")
+user_turn = prompt[prompt.index("<|start_header_id|>user"):]
+assert with_system.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n")
+assert with_system.count(VISION_8B_SYSTEM_PROMPT) == 1 and with_system.endswith(user_turn), with_system
+print("The prompt has one picture and ends where the answer begins; the system turn comes first.")
 
 # %% [markdown]
 # ## 5. Ask · 묻기
@@ -182,11 +236,16 @@ print("The prompt has one picture and ends where the answer begins.")
 # let `apply_chat_template(..., tokenize=True, return_dict=True)` run the tokenizer and the image
 # processor together, move the tensors to the model (pictures in the model's dtype), generate, and
 # decode only the new tokens. Greedy decoding (`do_sample=False`) makes the answers repeatable.
+# `ask` sends no system prompt, so every model gets the question the same way, and the stand-ins,
+# which were not trained with one, answer as they were trained; with Vision-8B you can put the
+# card's system prompt in front, as in part 4.
 #
 # `ask` 함수가 전체 과정이며 두 구조에 똑같이 쓰입니다: 그림을 내용에 넣고, `apply_chat_template(...,
 # tokenize=True, return_dict=True)`로 토크나이저와 이미지 프로세서를 함께 실행하고, 텐서를 모델로 옮긴 뒤
 # (그림은 모델의 dtype으로), 생성하고, 새 토큰만 디코딩합니다. 탐욕적 디코딩(`do_sample=False`)이라 답이
-# 매번 같습니다.
+# 매번 같습니다. `ask`는 시스템 프롬프트를 보내지 않습니다. 그래야 모든 모델이 같은 방식으로 질문을 받고,
+# 시스템 프롬프트 없이 학습한 대체 모델도 학습한 대로 답합니다. Vision-8B에서는 4부처럼 카드의 시스템
+# 프롬프트를 앞에 넣을 수 있습니다.
 
 # %%
 def ask(question, picture=None, max_new_tokens=64):
@@ -223,19 +282,21 @@ print("Red circle, in Korean and in English.")
 # %% [markdown]
 # ## 6. How the model reads a picture · 모델이 그림을 읽는 방법
 #
-# The vision tower sees only square *tiles* of a fixed size (336 pixels for Vision-8B's CLIP tower,
-# 560 for the Llama-3.2-Vision tower of Mllama models, 32 for the stand-ins) and cuts each into
-# *patches* (14 pixels for the real models, 8 for the stand-ins), one vector each. Let us give the
-# processor the same scene at two sizes, one tile and twice that on each side, and draw what the
-# vision tower receives.
+# The vision tower sees only square *tiles* of a fixed size and cuts each into *patches*, one vector
+# each. Both sizes come from the loaded model: the processor reports its tile size and the vision
+# config its patch size; the cell prints them (Vision-8B's config: 336-pixel tiles, 14-pixel
+# patches). Let us give the processor the same scene at two sizes, one tile and twice that on each
+# side, and draw what the vision tower receives.
 #
-# 비전 타워는 정해진 크기의 정사각형 *타일*만 봅니다(Vision-8B의 CLIP 타워는 336픽셀, Mllama 모델의
-# Llama-3.2-Vision 타워는 560픽셀, 대체 모델은 32픽셀). 타일은 다시 *패치*로 나뉘고(실제 모델 14픽셀,
-# 대체 모델 8픽셀), 패치마다 벡터가 하나 생깁니다. 같은 그림을 타일 하나 크기와 가로세로 두 배 크기로 프로세서에 넣고, 비전 타워가 받는 것을
-# 그려 봅시다.
+# 비전 타워는 정해진 크기의 정사각형 *타일*만 보고, 타일을 다시 *패치*로 나눠 패치마다 벡터를 하나 만듭니다.
+# 두 크기 모두 불러온 모델에서 읽습니다. 타일 크기는 프로세서가, 패치 크기는 비전 설정이 알려 주며 셀이 그
+# 값을 출력합니다(Vision-8B 설정은 타일 336픽셀, 패치 14픽셀). 같은 그림을 타일 하나 크기와 가로세로 두 배
+# 크기로 프로세서에 넣고, 비전 타워가 받는 것을 그려 봅시다.
 
 # %%
 tile = vision.tile_size(processor)
+print(f"{type(processor.image_processor).__name__}: tiles of {tile} px a side; "
+      f"{type(model.config.vision_config).__name__}: patches of {model.config.vision_config.patch_size} px")
 sizes = {"small": (tile, tile), "large": (2 * tile, 2 * tile)}
 readings = []
 for label, (width, height) in sizes.items():
@@ -254,32 +315,96 @@ helpers.show_table(readings)
 # cuts the picture into up to four tiles too, but the text keeps a single `<|image|>`; its
 # cross-attention layers read every patch of every tile.
 #
+# Why is a one-tile picture drawn as a "1 x 2" grid on LLaVA-NeXT? The grid must be one of
+# `image_grid_pinpoints`, and Vision-8B's list, `[[336, 672], [672, 336], [672, 672], [1008, 672]]`
+# (height, width; the stand-in's is the same scaled down), has no single-tile entry. A square
+# picture fits 336 x 672 and 672 x 336 equally well (the same picture area kept, the same area
+# wasted), and the first one wins; so the picture sits in the middle of a 1 x 2 canvas and the
+# rest is padding. Before the image tokens are counted, the padded columns are cut away again
+# ("unpadding"), so the second tile costs no tokens. The check below runs transformers' own
+# LLaVA-NeXT processor with Vision-8B's config values (336-pixel tiles, 14-pixel patches, those
+# pinpoints) on a 336 x 336 and a 672 x 672 picture and prints the real Vision-8B token counts.
+#
 # LLaVA-NeXT의 *any-resolution* 단계는 그림에 가장 잘 맞는 타일 격자(`image_grid_pinpoints`)를 고르고,
-# 그림 전체를 타일 하나 크기로 줄인 것을 더한 뒤, 패치마다 토큰 하나(그리고 줄마다 "줄바꿈" 토큰 하나)를
-# 텍스트에 넣습니다. 그림이 크면 프롬프트도 길어집니다. Mllama도 그림을 최대 4개의 타일로 나누지만, 텍스트에는
-# `<|image|>` 하나만 남고 교차 어텐션 층이 모든 타일의 모든 패치를 읽습니다.
+# 그림 전체를 타일 하나 크기로 줄인 것을 더한 뒤, 패치마다 토큰 하나(그리고 패치 한 행마다 "줄바꿈" 토큰
+# 하나)를 텍스트에 넣습니다. 그림이 크면 프롬프트도 길어집니다. Mllama도 그림을 최대 4개의 타일로 나누지만,
+# 텍스트에는 `<|image|>` 하나만 남고 교차 어텐션 층이 모든 타일의 모든 패치를 읽습니다.
+#
+# 타일 하나 크기의 그림이 LLaVA-NeXT에서 왜 "1 x 2" 격자로 그려질까요? 격자는 `image_grid_pinpoints` 중
+# 하나여야 하는데, Vision-8B의 목록 `[[336, 672], [672, 336], [672, 672], [1008, 672]]`(높이, 너비. 대체
+# 모델은 같은 목록을 줄인 것)에는 타일 하나짜리 항목이 없습니다. 정사각형 그림은 336 x 672와 672 x 336에
+# 똑같이 잘 맞고(살아남는 그림 면적도, 버려지는 면적도 같음) 먼저 나온 것이 뽑힙니다. 그래서 그림은 1 x 2
+# 캔버스 가운데에 놓이고 나머지는 여백(padding)입니다. 이미지 토큰 수를 세기 전에 여백 열을 다시 잘라내므로
+# ("unpadding") 두 번째 타일은 토큰을 쓰지 않습니다. 아래 확인 셀은 transformers의 LLaVA-NeXT 프로세서에
+# Vision-8B의 설정값(타일 336픽셀, 패치 14픽셀, 위 목록)을 넣고 336 x 336과 672 x 672 그림을 처리해 실제
+# Vision-8B의 토큰 수를 출력합니다.
 #
 # **Check yourself.** The large picture is cut into more tiles, so the model reads more picture
-# positions (in the prompt for LLaVA-NeXT, through cross-attention for Mllama).
+# positions (in the prompt for LLaVA-NeXT, through cross-attention for Mllama). For Vision-8B, a
+# one-tile picture gets the 1 x 2 grid, yet its tokens are the whole picture plus one tile's worth:
+# the padding costs nothing.
 #
 # **확인해 보기.** 큰 그림은 더 많은 타일로 나뉘므로, 모델이 읽는 그림 위치도 많아집니다(LLaVA-NeXT는
-# 프롬프트 안에서, Mllama는 교차 어텐션으로).
+# 프롬프트 안에서, Mllama는 교차 어텐션으로). Vision-8B에서 타일 하나 크기의 그림은 1 x 2 격자를 받지만,
+# 토큰은 전체 그림과 타일 하나 몫뿐입니다. 여백은 토큰을 쓰지 않습니다.
 
 # %%
+from transformers import LlavaNextImageProcessor, LlavaNextProcessor
+from transformers.image_processing_utils import select_best_resolution
+
+from helpers.offline import llama3_tokenizer
+
 small, large = readings
 assert large["picture positions read"] > small["picture positions read"], readings
 print(f"{small['picture positions read']} -> {large['picture positions read']} picture positions; "
       f"image tokens in the text: {small['image tokens in the text']} -> {large['image tokens in the text']}")
 
+# Vision-8B's config values: CLIP ViT-L/14 at 336 px, and its any-resolution grids (height, width)
+VISION_8B_TILE, VISION_8B_PATCH = 336, 14
+VISION_8B_PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 672]]
+vision_8b_tokenizer = llama3_tokenizer.load_llama3_tokenizer()
+vision_8b_tokenizer.add_tokens(["<image>"], special_tokens=True)  # Vision-8B's image token, id 128256
+vision_8b_processor = LlavaNextProcessor(
+    image_processor=LlavaNextImageProcessor(size={"shortest_edge": VISION_8B_TILE},
+                                            crop_size={"height": VISION_8B_TILE, "width": VISION_8B_TILE},
+                                            image_grid_pinpoints=VISION_8B_PINPOINTS),
+    tokenizer=vision_8b_tokenizer, patch_size=VISION_8B_PATCH,
+    vision_feature_select_strategy="default", num_additional_image_tokens=1)  # CLIP's CLS token, dropped again
+vision_8b_tokens = {}
+for side in (336, 672):
+    encoded = vision_8b_processor(images=pictures["shape_scene"].resize((side, side)), text="<image>\n?")
+    vision_8b_tokens[side] = encoded["input_ids"][0].count(vision_8b_processor.image_token_id)
+per_side = VISION_8B_TILE // VISION_8B_PATCH  # patches along one side of a tile
+assert [VISION_8B_TILE, VISION_8B_TILE] not in VISION_8B_PINPOINTS
+assert select_best_resolution((336, 336), VISION_8B_PINPOINTS) == (336, 672)  # the 1 x 2 grid
+# whole picture + one tile's patches + a newline per patch row: the padded second tile adds nothing
+assert vision_8b_tokens[336] == per_side ** 2 + per_side ** 2 + per_side, vision_8b_tokens
+assert vision_8b_tokens[672] == per_side ** 2 + (2 * per_side) ** 2 + 2 * per_side, vision_8b_tokens
+print(f"Vision-8B: a 336 x 336 picture -> {vision_8b_tokens[336]:,} image tokens (1 x 2 grid, padding removed); "
+      f"672 x 672 -> {vision_8b_tokens[672]:,} (2 x 2 grid)")
+
 # %% [markdown]
 # ## 7. Size changes answers · 크기가 답을 바꿉니다
 #
-# The Vision-8B card warns that answers depend on the size of the picture. Now we know why: a
-# different size is a different set of tiles, so the model literally reads different numbers.
-# Ask the same questions about the two sizes and compare.
+# The Vision-8B card warns: "이미지 크기에 따라 추론 편차가 심합니다" (answers vary a lot with the size of
+# the picture). Now we know why: a different size is a different grid of tiles, so the model reads
+# different vectors, and for LLaVA-NeXT a different number of them. Ask the same questions about the
+# two sizes and compare; the cell counts how many answers changed.
 #
-# Vision-8B 모델 카드는 그림 크기에 따라 답이 달라진다고 경고합니다. 이제 이유를 압니다. 크기가 다르면
-# 타일이 달라지고, 모델은 말 그대로 다른 숫자를 읽습니다. 두 크기에 같은 질문을 하고 비교해 봅시다.
+# On the stand-in they usually do not change: it learned only a colour, a shape and a position,
+# and those survive a resize, so it reads the same answer out of either grid. A real model reads
+# fine detail (small objects, letters, the exact place of an edge), which a different grid cuts and
+# shrinks differently; with greedy decoding one token that flips changes everything after it, so
+# its answers can change with the size, as the card warns.
+#
+# Vision-8B 모델 카드는 "이미지 크기에 따라 추론 편차가 심합니다"라고 경고합니다. 이제 이유를 압니다. 크기가
+# 다르면 타일 격자가 달라져 모델이 다른 벡터를 읽고, LLaVA-NeXT는 그 개수도 달라집니다. 두 크기에 같은 질문을
+# 하고 비교해 봅시다. 셀이 바뀐 답의 수를 셉니다.
+#
+# 대체 모델의 답은 대개 바뀌지 않습니다. 색깔, 모양, 위치만 배웠고 이것들은 크기를 바꿔도 남아 있으므로 어느
+# 격자에서든 같은 답을 읽어 냅니다. 실제 모델은 작은 물체, 글자, 경계의 정확한 위치 같은 세부를 읽는데, 격자가
+# 다르면 이것이 다르게 잘리고 줄어듭니다. 탐욕적 디코딩에서는 토큰 하나만 바뀌어도 그 뒤가 모두 바뀌므로, 카드의
+# 경고처럼 크기에 따라 답이 달라질 수 있습니다.
 
 # %%
 size_answers = [{"picture": f"{label} {width} x {height}", "question": question,
@@ -287,6 +412,10 @@ size_answers = [{"picture": f"{label} {width} x {height}", "question": question,
                 for label, (width, height) in sizes.items()
                 for question in ("What shape is this?", "도형은 어디에 있어요?")]
 helpers.show_table(size_answers)
+answers_at = {label: [row["answer"] for row in size_answers if row["picture"].startswith(label)] for label in sizes}
+changed = sum(a != b for a, b in zip(answers_at["small"], answers_at["large"]))
+print(f"{changed} of {len(answers_at['small'])} answers changed between {sizes['small'][0]} and "
+      f"{sizes['large'][0]} pixels a side with {type(model).__name__}.")
 
 # %% [markdown]
 # ## 8. A Korean sign and a chart · 한글 표지판과 차트
@@ -384,3 +513,49 @@ print("CMYK picture ->", vision.load_image(cmyk).mode)
 assert all(text != "(no error)" for text in messages_seen.values()), messages_seen
 assert "text-only" in messages_seen["text-only model"]
 assert vision.load_image(cmyk).mode == "RGB"
+
+# %% [markdown]
+# ## Exercises · 연습 문제
+#
+# Each task has a cell for your answer (in the student copy it holds `...`) and a check cell that
+# runs your answer and replies: correct, or a hint that points at the idea. Easy first.
+#
+# 문제마다 답을 쓰는 셀(학생용 사본에는 `...`가 들어 있습니다)과, 답을 실행해 보고 정답인지 알려 주거나
+# 생각할 방향을 힌트로 주는 확인 셀이 있습니다. 쉬운 문제부터 시작합니다.
+
+# %%
+from helpers.lessons import exercises
+
+exercise_messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "도형의 색깔은?"}]}]
+exercise_prompt = processor.apply_chat_template(exercise_messages, add_generation_prompt=True, tokenize=False)
+exercise_inputs = processor(text=exercise_prompt, images=[pictures["shape_scene"]], add_special_tokens=False,
+                            return_tensors="pt")
+
+# %% [markdown]
+# **1.** How many image tokens did the processor write into the text of `exercise_inputs`? Count them
+# in `input_ids`.
+#
+# **1.** 프로세서가 `exercise_inputs`의 글에 이미지 토큰을 몇 개 넣었을까요? `input_ids`에서 세어 보세요.
+
+# %% tags=["solution"]
+# Exercise 1 · 문제 1
+image_tokens = int((exercise_inputs["input_ids"][0] == image_token_id).sum())
+
+# %%
+# Check · 확인
+exercises.check_image_tokens(image_tokens, exercise_inputs, image_token_id)
+
+# %% [markdown]
+# **2.** Draw a green triangle with `vision_samples.ShapeScene`, ask the model its colour with `ask`,
+# and keep the reply.
+#
+# **2.** `vision_samples.ShapeScene`으로 초록색 삼각형을 그리고 `ask`로 색깔을 물어 답을 저장하세요.
+
+# %% tags=["solution"]
+# Exercise 2 · 문제 2
+green_triangle = vision_samples.ShapeScene("green", "triangle", "centre", width=64, height=64).draw()
+colour_reply = ask("What colour is the shape?", green_triangle)
+
+# %%
+# Check · 확인
+exercises.check_names_the_colour(colour_reply, "green", "초록")

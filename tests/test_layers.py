@@ -69,7 +69,7 @@ def import_graph() -> dict[str, set[str]]:
 def test_the_graph_sees_relative_and_lazy_imports():
     graph = import_graph()
     assert "helpers.offline.cache" in graph["helpers.offline.tiny_chat_model"]
-    assert "helpers.models.loading" in graph["helpers.lessons.vision"]
+    assert "helpers.models.runtime" in graph["helpers.lessons.vision"]
     assert "helpers.plotting" in graph["helpers.lessons.sampling"]  # imported inside a function
 
 

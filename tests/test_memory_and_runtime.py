@@ -58,10 +58,7 @@ def test_runtime_facts_on_this_machine():
 
 def test_hub_offline_is_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert not runtime_facts().hub_online
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    assert runtime_facts().hub_online
+    assert not runtime_facts().hub_online  # without HF_HUB_OFFLINE: tests/test_hub_check.py
 
 
 def test_environment_report_names_gpu_and_versions(capsys):
@@ -77,3 +74,24 @@ def test_environment_report_names_gpu_and_versions(capsys):
 
 def test_missing_package_is_reported_not_raised():
     assert package_versions(["surely-not-installed-pkg"])["surely-not-installed-pkg"] == "not installed"
+
+
+def test_versions_outside_the_tested_range_get_one_line_with_the_fix():
+    from helpers.models.versions import outside_range, tested_ranges
+
+    ranges = tested_ranges()
+    assert "transformers" in ranges and "torch" in ranges, "the installed tutorial declares its ranges"
+    lines = outside_range({"transformers": "4.44.0", "torch": "2.13.0+cpu", "peft": "not installed"},
+                          {"transformers": ">=5.4,<6", "torch": ">=2.13"})
+    assert lines == ['transformers 4.44.0 is outside the tested range >=5.4,<6: '
+                     'pip install -U "transformers>=5.4,<6", then restart the kernel.']
+    assert outside_range({"transformers": "5.24.0"}, {"transformers": ">=5.4,<6"}) == []
+
+
+def test_the_environment_report_warns_about_an_untested_version(capsys, monkeypatch):
+    import helpers.models.runtime as runtime
+
+    monkeypatch.setattr(runtime, "tested_ranges", lambda: {"transformers": ">=99"})
+    environment_report(RuntimeFacts(versions={"transformers": "5.24.0"}))
+    assert 'transformers 5.24.0 is outside the tested range >=99: pip install -U "transformers>=99"' in \
+        capsys.readouterr().out

@@ -1,13 +1,15 @@
 """Vocabulary expansion: old ids and special tokens stay put, text round-trips, Korean gets
-cheaper while English does not change, new embedding rows are the mean of their pieces, and
-every bad input gets a TutorialError that says what to do."""
+cheaper while English does not change, each new token is built from old pieces, and every bad
+input gets a TutorialError that says what to do.
+
+The BPE training and the mean-of-pieces initialisation are notebook 04's own cells (its check-yourself
+cell asserts the exact means); the fixture below trains a BPE the same way, with `tokenizers`."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-import torch
 
 from helpers import TutorialError
 from helpers.lessons import fertility, vocab_expansion
@@ -21,9 +23,21 @@ def llama3():
     return load_llama3_tokenizer()
 
 
+def train_korean_bpe(llama3, vocab_size: int = 8000):
+    """A byte-level BPE on the shipped Korean corpus, cutting words like Llama-3 (as notebook 04 does)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = llama3.backend_tokenizer.pre_tokenizer
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(vocab_expansion.load_korean_corpus(), trainer)
+    return bpe
+
+
 @pytest.fixture(scope="module")
 def korean_bpe(llama3):
-    return vocab_expansion.train_korean_bpe(vocab_expansion.load_korean_corpus(), llama3)
+    return train_korean_bpe(llama3)
 
 
 @pytest.fixture(scope="module")
@@ -127,16 +141,10 @@ def test_new_tokens_are_mostly_whole_korean_words(expanded, llama3):
     assert all(fertility.HANGUL_SYLLABLE.search(t) for t in whole)
 
 
-def test_training_is_deterministic(llama3, korean_bpe):
-    again = vocab_expansion.train_korean_bpe(vocab_expansion.load_korean_corpus(), llama3)
-    assert again.get_vocab() == korean_bpe.get_vocab()
-
-
-def test_korean_bpe_cuts_words_like_llama3(llama3, korean_bpe):
-    text = "Hello, 세상! 123,456 tokens."
-    ours = [w for w, _ in korean_bpe.pre_tokenizer.pre_tokenize_str(text)]
-    theirs = [w for w, _ in llama3.backend_tokenizer.pre_tokenizer.pre_tokenize_str(text)]
-    assert ours == theirs
+def test_appending_is_deterministic(llama3, korean_bpe, expanded):
+    """The notebook's printed tokens and ids stay the same from run to run."""
+    again = vocab_expansion.append_korean_tokens(llama3, train_korean_bpe(llama3), len(llama3) + NEW_TOKENS)
+    assert again.get_vocab() == expanded.get_vocab()
 
 
 # --- token spans and fertility --------------------------------------------------------------
@@ -166,71 +174,60 @@ def test_fertility_of_empty_text_is_a_clear_error(llama3):
         fertility.fertility(llama3, "")
 
 
-# --- embeddings -----------------------------------------------------------------------------
+# --- embeddings ---------------------------------------------------------------------------
 
-def _small_model(vocab_size: int, tied: bool, dtype):
+def test_each_new_token_is_built_from_two_or_more_old_pieces(llama3, expanded):
+    """What the notebook's mean-of-pieces start relies on: the old BPE cuts every new token into
+    old ids that spell it."""
+    old_bpe = llama3.backend_tokenizer.model
+    new_ids = list(range(len(llama3), len(expanded)))
+    for new_id, token in zip(new_ids, expanded.convert_ids_to_tokens(new_ids)):
+        pieces = [piece.id for piece in old_bpe.tokenize(token)]
+        assert len(pieces) >= 2 and max(pieces) < len(llama3), (new_id, pieces)
+        assert "".join(llama3.convert_ids_to_tokens(pieces)) == token
+
+
+def test_rows_exist_check(llama3, expanded):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied)
-    return LlamaForCausalLM(config).to(dtype)
-
-
-@pytest.mark.parametrize("tied,dtype", [(False, torch.float32), (True, torch.float32), (False, torch.bfloat16)])
-def test_mean_initialisation_gives_each_new_row_the_mean_of_its_pieces(llama3, expanded, tied, dtype):
-    model = _small_model(len(llama3), tied, dtype)
-    before_in = model.get_input_embeddings().weight[: len(llama3)].clone()
-    before_out = model.get_output_embeddings().weight[: len(llama3)].clone()
-    model.resize_token_embeddings(len(expanded), mean_resizing=False)
-    pieces = vocab_expansion.new_token_pieces(llama3, expanded)
-    assert list(pieces) == list(range(len(llama3), len(expanded)))
-    assert all(len(ids) >= 2 and max(ids) < len(llama3) for ids in pieces.values())
-    vocab_expansion.initialise_new_embeddings(model, pieces)
-    for weight, before in ((model.get_input_embeddings().weight, before_in),
-                           (model.get_output_embeddings().weight, before_out)):
-        assert torch.equal(weight[: len(llama3)], before)  # old rows untouched
-        for new_id, ids in pieces.items():
-            expected = before[ids].float().mean(0).to(dtype)
-            assert torch.equal(weight[new_id], expected), new_id
-
-
-def test_pieces_rebuild_each_new_token(llama3, expanded):
-    pieces = vocab_expansion.new_token_pieces(llama3, expanded)
-    for new_id, ids in list(pieces.items())[:200]:
-        assert "".join(llama3.convert_ids_to_tokens(ids)) == expanded.convert_ids_to_tokens(new_id)
-
-
-def test_initialising_before_resizing_is_a_clear_error(llama3, expanded):
-    model = _small_model(len(llama3), False, torch.float32)
+    config = LlamaConfig(vocab_size=len(llama3), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1)
+    model = LlamaForCausalLM(config)
+    new_ids = range(len(llama3), len(expanded))
     with pytest.raises(TutorialError, match="resize_token_embeddings"):
-        vocab_expansion.initialise_new_embeddings(model, vocab_expansion.new_token_pieces(llama3, expanded))
+        vocab_expansion.check_rows_exist(model, new_ids)
+    model.resize_token_embeddings(len(expanded), mean_resizing=False)
+    vocab_expansion.check_rows_exist(model, new_ids)
 
 
 # --- bad input ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("corpus", [[], ["", "   \n"], ""], ids=["no lines", "blank lines", "empty string"])
-def test_empty_corpus_is_a_clear_error(llama3, corpus):
+def test_empty_corpus_is_a_clear_error(corpus):
     with pytest.raises(TutorialError, match="empty"):
-        vocab_expansion.train_korean_bpe(corpus, llama3)
+        vocab_expansion.check_korean_corpus(corpus)
 
 
-def test_non_korean_corpus_is_a_clear_error(llama3, eval_texts):
+def test_non_korean_corpus_is_a_clear_error(eval_texts, tmp_path):
     with pytest.raises(TutorialError, match="does not look Korean"):
-        vocab_expansion.train_korean_bpe(eval_texts["en"].split("\n"), llama3)
+        vocab_expansion.check_korean_corpus(eval_texts["en"].split("\n"))
     with pytest.raises(TutorialError, match="does not look Korean"):
-        vocab_expansion.train_korean_bpe(["12345 67890", "!!! ???"], llama3)
+        vocab_expansion.check_korean_corpus(["12345 67890", "!!! ???"])
+    english_file = tmp_path / "corpus.txt"
+    english_file.write_text(eval_texts["en"], encoding="utf-8")
+    with pytest.raises(TutorialError, match="does not look Korean"):
+        vocab_expansion.load_korean_corpus(english_file)
+
+
+def test_korean_corpus_check_keeps_the_paragraphs():
+    assert vocab_expansion.check_korean_corpus(["  한국어 문단입니다. ", "", "둘째 문단"]) == \
+        ["  한국어 문단입니다. ", "둘째 문단"]
 
 
 @pytest.mark.parametrize("vocab_size", [32000, 128256, 128000])
 def test_vocabulary_not_larger_than_what_exists_is_a_clear_error(llama3, korean_bpe, vocab_size):
     with pytest.raises(TutorialError, match="not larger than the 128,256 tokens"):
         vocab_expansion.append_korean_tokens(llama3, korean_bpe, vocab_size)
-
-
-def test_bpe_vocabulary_too_small_for_merges_is_a_clear_error(llama3):
-    with pytest.raises(TutorialError, match="no room for merges"):
-        vocab_expansion.train_korean_bpe(vocab_expansion.load_korean_corpus(), llama3, vocab_size=200)
 
 
 def test_tokenizer_id_unreachable_offline_is_a_clear_error(monkeypatch):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import TutorialError
-from ..models.runtime import hub_is_offline
+from ..models.runtime import hub_endpoint, hub_is_offline, hub_reachable
 from ..offline import DATA_FOLDER
 
 EVAL_TEXT_PATH = DATA_FOLDER / "ko_en_eval.jsonl"
@@ -179,21 +179,23 @@ def load_hub_tokenizer(repo_id: str):
     from huggingface_hub import errors as hub_errors
     from transformers import AutoTokenizer
 
+    online = hub_reachable()  # decided once per process, in a second or two, instead of 90 s of retries
     try:
-        return AutoTokenizer.from_pretrained(repo_id, clean_up_tokenization_spaces=False)
+        return AutoTokenizer.from_pretrained(repo_id, clean_up_tokenization_spaces=False,
+                                             local_files_only=not online)
     except hub_errors.GatedRepoError as error:
         raise TutorialError(f"{repo_id} is gated: accept its license on https://huggingface.co/"
                             f"{repo_id} and log in (`hf auth login`), then run again.") from error
     except hub_errors.RepositoryNotFoundError as error:
         raise TutorialError(f"The hub has no repository '{repo_id}'. Check the id's spelling.") from error
     except (OSError, hub_errors.OfflineModeIsEnabled) as error:
-        if hub_is_offline() or isinstance(error, hub_errors.OfflineModeIsEnabled) \
+        if not online or isinstance(error, hub_errors.OfflineModeIsEnabled) \
                 or "connect" in str(error).lower():
+            why = "HF_HUB_OFFLINE is set" if hub_is_offline() else f"{hub_endpoint()} did not answer"
             raise TutorialError(
-                f"Cannot load the tokenizer '{repo_id}': the model hub is not reachable (offline, "
-                "or HF_HUB_OFFLINE is set) and it is not in the local cache. Connect to the internet "
-                "and unset HF_HUB_OFFLINE to download it once (a few MB); the rest of the lesson "
-                "works without it.") from error
+                f"Cannot load the tokenizer '{repo_id}': the model hub is not reachable ({why}) and it "
+                "is not in the local cache. Connect to the internet and unset HF_HUB_OFFLINE to "
+                "download it once (a few MB); the rest of the lesson works without it.") from error
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise TutorialError(f"Could not load the tokenizer '{repo_id}': {first_line} "
                             "Check the id on https://huggingface.co.") from error

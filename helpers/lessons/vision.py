@@ -116,7 +116,7 @@ def as_rgb(image, name: str = "the picture"):
 
 
 def tile_size(processor) -> int:
-    """Pixels a side of one tile the vision tower reads (336 for Vision-8B, 560 for AICA-5B)."""
+    """Pixels a side of one tile the vision tower reads, as the processor reports it (336 for Vision-8B)."""
     images = processor.image_processor
     for size in (getattr(images, "crop_size", None), getattr(images, "size", None)):
         if size:

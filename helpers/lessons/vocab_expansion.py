@@ -1,16 +1,17 @@
-"""Notebook 04: vocabulary expansion: teach the Llama-3 tokenizer Korean words, and give the model rows for them.
+"""Notebook 04: vocabulary expansion: the parts around the lesson's own code.
 
-Three steps, each one function that notebook 04 calls and explains:
+Notebook 04 shows the lesson in its cells: the `tokenizers` BPE training call and the
+mean-of-pieces initialisation of new embedding rows. What would distract from it lives here:
 
-1. `train_korean_bpe`: the `tokenizers` library trains a byte-level BPE on Korean text, with
-   exactly Llama-3's pre-tokenizer, so its tokens are strings Llama-3 could also hold.
-2. `append_korean_tokens`: the Korean tokens Llama-3 lacks are appended after the last old id,
-   each with one new merge rule that builds it from the pieces Llama-3 already cuts it into.
-   Old merges keep priority, so every old token keeps its id and English text is cut exactly
-   as before. Special tokens are written into the vocabulary at their ids, because `tokenizers`
-   renumbers added tokens it cannot find there when it loads a file.
-3. `initialise_new_embeddings`: after `resize_token_embeddings`, each new row (input embedding
-   and LM head) becomes the mean of the rows of its old pieces.
+- the corpus and its checks (`load_korean_corpus`, `check_korean_corpus`);
+- reading byte-level token strings (`token_text`);
+- `append_korean_tokens`: rewriting the tokenizer JSON so the Korean tokens Llama-3 lacks are
+  appended after the last old id, each with one new merge rule that builds it from the pieces
+  Llama-3 already cuts it into. Old merges keep priority, so every old token keeps its id and
+  English text is cut exactly as before. Special tokens are written into the vocabulary at their
+  ids, because `tokenizers` renumbers added tokens it cannot find there when it loads a file;
+- `check_rows_exist`, the input check before new embedding rows are written;
+- `loss_per_character`, the measure that compares tokenizers fairly.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ MIN_HANGUL_SHARE = 0.5
 
 
 def load_korean_corpus(path: Path | str | None = None) -> list[str]:
-    """The shipped Korean training corpus (or your own file): one paragraph per line."""
+    """The shipped Korean training corpus (or your own file), one paragraph per line, checked
+    with `check_korean_corpus`."""
     with open(path or KOREAN_CORPUS_PATH, encoding="utf-8") as handle:
-        return [line.strip() for line in handle if line.strip()]
+        return check_korean_corpus([line.strip() for line in handle if line.strip()])
 
 
 def hangul_share(texts: list[str]) -> float:
@@ -45,13 +47,15 @@ def hangul_share(texts: list[str]) -> float:
     return sum(bool(HANGUL_SYLLABLE.match(c)) for c in letters) / len(letters) if letters else 0.0
 
 
-def _check_korean_corpus(texts) -> list[str]:
+def check_korean_corpus(texts) -> list[str]:
+    """The non-empty paragraphs of `texts`, or a TutorialError when there are none or they are not
+    Korean: a Korean BPE learns Korean words only from Korean text."""
     if isinstance(texts, str):
         texts = [texts]
     texts = [t for t in texts if isinstance(t, str) and t.strip()]
     if not texts:
         raise TutorialError("The training corpus is empty: give a list of Korean paragraphs, e.g. "
-                            "helpers.vocab_expansion.load_korean_corpus().")
+                            "helpers.lessons.vocab_expansion.load_korean_corpus().")
     share = hangul_share(texts)
     if share < MIN_HANGUL_SHARE:
         raise TutorialError(
@@ -59,27 +63,6 @@ def _check_korean_corpus(texts) -> list[str]:
             f"(at least {MIN_HANGUL_SHARE:.0%} needed). A Korean BPE learns Korean words only from "
             "Korean text; pass Korean paragraphs.")
     return texts
-
-
-def train_korean_bpe(texts: list[str], base_tokenizer, vocab_size: int = 8000, min_frequency: int = 2):
-    """A byte-level BPE trained by `tokenizers` on `texts`, cutting words exactly like
-    `base_tokenizer` (its pre-tokenizer), so its tokens are strings the base could also hold.
-
-    Its vocabulary lists tokens in the order they were learned: most useful first.
-    """
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    texts = _check_korean_corpus(texts)
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    if vocab_size <= len(alphabet):
-        raise TutorialError(f"vocab_size={vocab_size} leaves no room for merges: a byte-level BPE "
-                            f"starts with {len(alphabet)} byte tokens. Ask for a few thousand.")
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = base_tokenizer.backend_tokenizer.pre_tokenizer
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                  initial_alphabet=alphabet, show_progress=False)
-    tokenizer.train_from_iterator(texts, trainer)
-    return tokenizer
 
 
 @lru_cache(maxsize=1)
@@ -224,35 +207,13 @@ def _tokenizer_like(base_tokenizer, spec: dict, vocab: dict[str, int], merges: l
     return expanded
 
 
-def new_token_pieces(base_tokenizer, expanded_tokenizer) -> dict[int, list[int]]:
-    """For each new id, the old ids the base tokenizer cuts that token into."""
-    old_model = base_tokenizer.backend_tokenizer.model
-    new_ids = range(len(base_tokenizer), len(expanded_tokenizer))
-    tokens = expanded_tokenizer.convert_ids_to_tokens(list(new_ids))
-    return {new_id: [piece.id for piece in old_model.tokenize(token)]
-            for new_id, token in zip(new_ids, tokens)}
-
-
-def initialise_new_embeddings(model, pieces: dict[int, list[int]]) -> None:
-    """Set each new row of the input embeddings and of the LM head to the mean of its pieces' rows.
-
-    Call after `model.resize_token_embeddings(len(expanded_tokenizer))`. The mean is taken in
-    float32 and stored in the model's dtype.
-    """
-    import torch
-
-    if not pieces:
-        return
+def check_rows_exist(model, new_ids) -> None:
+    """A TutorialError unless `model` already has an embedding row for every id in `new_ids`."""
     size = model.get_input_embeddings().weight.shape[0]
-    if max(pieces) >= size:
-        raise TutorialError(f"The model has {size:,} embedding rows but new id {max(pieces):,} needs "
-                            "one: call model.resize_token_embeddings(len(expanded_tokenizer)) first.")
-    layers = (model.get_input_embeddings(), model.get_output_embeddings())
-    matrices = {id(m.weight): m.weight for m in layers if m is not None}  # one if tied
-    with torch.no_grad():
-        for weight in matrices.values():
-            for new_id, old_ids in pieces.items():
-                weight[new_id] = weight[old_ids].float().mean(0).to(weight.dtype)
+    needed = max(new_ids, default=-1)
+    if needed >= size:
+        raise TutorialError(f"The model has {size:,} embedding rows but new id {needed:,} needs one: "
+                            "call model.resize_token_embeddings(len(expanded_tokenizer)) first.")
 
 
 def loss_per_character(model, tokenizer, texts: list[str]) -> float:

@@ -108,8 +108,8 @@ def choose_model(facts: RuntimeFacts, override: str | None = None, kind: str = "
         return _catalog_choice(CATALOG[tiny], facts,
                                "no CUDA GPU here, so the offline stand-in runs on the CPU.")
     if not facts.hub_online:
-        return _catalog_choice(CATALOG[tiny], facts, "the hub is offline (HF_HUB_OFFLINE is set), so the "
-                                         "stand-in built on this machine is used.")
+        return _catalog_choice(CATALOG[tiny], facts, "the hub cannot be reached (offline, or HF_HUB_OFFLINE "
+                                         "is set), so the stand-in built on this machine is used.")
     dtype = pick_dtype(facts)
     big_entry, small_entry = CATALOG[big], CATALOG[small]
     if fits_in(estimate_memory_gb(big_entry, dtype), facts.gpu_total_gb):

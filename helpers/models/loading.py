@@ -7,6 +7,7 @@ this machine on first use. Weights load as safetensors only and never with `trus
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 from ..catalog import CATALOG, catalog_entry
 from ..errors import TutorialError
@@ -14,6 +15,7 @@ from ..offline.llama3_tokenizer import llama3_vision_template
 from ..offline.tiny_chat_model import tiny_chat_model_folder
 from ..offline.tiny_vision_models import tiny_vision_model_folder
 from .choice import ModelChoice, pick_model
+from .runtime import hub_reachable
 
 
 def stand_in_folder(name: str):
@@ -87,6 +89,13 @@ def explained_load_errors(choice: ModelChoice):
         raise TutorialError(f"Could not load '{source}': {text}".splitlines()[0]) from error
 
 
+def _hub_model_without_hub(choice: ModelChoice) -> bool:
+    """A hub id (not a stand-in, not a local folder) while the hub cannot be reached."""
+    if choice.entry is not None and choice.entry.is_offline_stand_in:
+        return False
+    return not Path(choice.source).expanduser().is_dir() and not hub_reachable()
+
+
 def load_options(choice: ModelChoice) -> dict:
     """The keyword arguments `from_pretrained` gets for this choice (printed by lesson 01)."""
     import torch
@@ -95,6 +104,8 @@ def load_options(choice: ModelChoice) -> dict:
     options = dict(dtype=dtype, use_safetensors=True)
     if choice.device == "cuda":
         options["device_map"] = "auto"
+    if _hub_model_without_hub(choice):
+        options["local_files_only"] = True  # read the local cache at once, not a minute of retries
     if choice.load_in_4bit:
         from transformers import BitsAndBytesConfig
 
@@ -113,7 +124,7 @@ def load_model(choice: ModelChoice | None = None):
         raise TutorialError(f"{choice.name} is a vision model; load it with helpers.load_vision_model.")
     with explained_load_errors(choice):
         source = source_of(choice)
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=_hub_model_without_hub(choice))
         model = AutoModelForCausalLM.from_pretrained(source, **load_options(choice))
     model.eval()
     return model, tokenizer
@@ -122,7 +133,6 @@ def load_model(choice: ModelChoice | None = None):
 def about_model(choice: ModelChoice) -> str:
     """One honest sentence on what the chosen model is; for a stand-in, what it was trained on."""
     import json
-    from pathlib import Path
 
     entry = choice.entry
     if entry is None:
@@ -151,7 +161,7 @@ def check_can_see(choice: ModelChoice, source: str | None = None) -> None:
     if source is not None:
         from transformers import AutoConfig
 
-        config = AutoConfig.from_pretrained(source)
+        config = AutoConfig.from_pretrained(source, local_files_only=_hub_model_without_hub(choice))
         if getattr(config, "vision_config", None) is None:
             raise TutorialError(f"{choice.name} ({type(config).__name__}) is a text-only model: it cannot "
                                 f"read pictures. Use a vision model ({names}).")
@@ -175,7 +185,7 @@ def load_vision_model(choice: ModelChoice | None = None):
     with explained_load_errors(choice):
         source = source_of(choice)
         check_can_see(choice, source)
-        processor = AutoProcessor.from_pretrained(source)
+        processor = AutoProcessor.from_pretrained(source, local_files_only=_hub_model_without_hub(choice))
         model = AutoModelForImageTextToText.from_pretrained(source, **load_options(choice))
     ensure_chat_template(processor)
     model.eval()

@@ -1,0 +1,56 @@
+"""Is this machine's software inside the range the tutorial was tested with?
+
+Colab and Kaggle come with their own torch and transformers, and `pip install` keeps them whenever
+they satisfy our range, so the ranges in `pyproject.toml` are promises (CI tests both ends of them).
+Here the installed versions are compared with those ranges, so a notebook can say in one line what to
+upgrade instead of failing somewhere deep inside a lesson.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+
+DISTRIBUTION = "bllossom-tutorial"
+# The direct dependencies a notebook reports; the rest are checked by pip at install time.
+CHECKED = ("torch", "transformers", "accelerate", "tokenizers", "huggingface_hub", "peft", "trl")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def tested_ranges(distribution: str = DISTRIBUTION) -> dict[str, str]:
+    """{package: specifier} from the installed tutorial's own metadata (empty if it is not installed)."""
+    from packaging.requirements import Requirement
+
+    try:
+        requirements = importlib.metadata.requires(distribution) or []
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    ranges = {}
+    for line in requirements:
+        requirement = Requirement(line)
+        if requirement.marker is None:  # extras (lab, test, gpu) are optional
+            ranges[_canonical(requirement.name)] = str(requirement.specifier)
+    return ranges
+
+
+def outside_range(versions: dict[str, str], ranges: dict[str, str], names=CHECKED) -> list[str]:
+    """One line per installed package whose version is outside its tested range, with the fix."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    lines = []
+    for name in names:
+        installed, wanted = versions.get(name), ranges.get(_canonical(name))
+        if not installed or installed == "not installed" or not wanted:
+            continue
+        try:
+            inside = Version(installed.split("+")[0]) in SpecifierSet(wanted)
+        except InvalidVersion:
+            continue
+        if not inside:
+            lines.append(f"{name} {installed} is outside the tested range {wanted}: "
+                         f"pip install -U \"{name}{wanted}\", then restart the kernel.")
+    return lines
