@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 
 from .errors import TutorialError
 
-# The system prompt of the Bllossom-8B model card, in English and Korean.
+# The system prompt of the current Bllossom-8B model card's example code, character for character
+# (English, then Korean). The card's older code (copied by this tutorial's seed) used another one;
+# notebook 01 quotes it as history. Bllossom-tiny is trained with this one.
 BLLOSSOM_SYSTEM_PROMPT = (
-    "You are a helpful AI assistant, you can answer questions in Korean and English. "
+    "You are a helpful AI assistant. Please answer the user's questions kindly. "
     "당신은 유능한 AI 어시스턴트 입니다. 사용자의 질문에 대해 친절하게 답변해주세요."
 )
 

@@ -27,11 +27,14 @@
 #
 # **Hardware · 하드웨어**: any machine. On a CPU (or offline) the notebook uses *Bllossom-tiny*,
 # a small stand-in trained on this machine; on a GPU it loads the real Bllossom (free Colab T4: the
-# 3B, or the 8B in 4-bit; 24 GB or more: the 8B in bf16).
+# 3B, or the 8B in 4-bit; 24 GB or more: the 8B in bf16). Measured: the whole notebook ran in about 90 s on a 2-core CPU shared with other jobs (this
+# project's CI machine, `python -m helpers.run_notebooks 01`), with Bllossom-tiny already built.
 # Apple Silicon Macs run the real model on their GPU through MPS in fp16 (16 GB: the 3B; 32 GB or more: the 8B),
 # and Kaggle's two free T4s hold the 8B in fp16 together.
 # 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 직접 학습한 작은 대체 모델
 # *Bllossom-tiny*를, GPU에서는 실제 블로썸을 불러옵니다 (무료 Colab T4: 3B 또는 4비트 8B, 24 GB 이상: bf16 8B).
+# 측정값: 다른 작업과 함께 쓰는 2코어 CPU(이 프로젝트의 CI 컴퓨터, `python -m helpers.run_notebooks 01`)에서 Bllossom-tiny를 이미
+# 만들어 둔 상태로 노트북 전체가 약 90초 걸렸습니다.
 # Apple Silicon Mac은 MPS로 GPU에서 fp16 실제 모델을 실행하고(16 GB: 3B, 32 GB 이상: 8B), Kaggle의 무료 T4 두 개는
 # 함께 fp16 8B를 담습니다.
 
@@ -77,17 +80,20 @@ helpers.show_table(helpers.catalog_table())
 # Weights take two bytes per parameter in bf16 or fp16, so the 8B needs about 16 GB before it has
 # generated a single token. bf16 keeps float32's range and is the safer format, but only GPUs of
 # compute capability 8 or more (A100, L4, H100) compute it natively; a T4 (7.5) gets fp16. A CPU
-# gets float32: exact, and no slower there than 16-bit for these models (`benchmarks/cpu_dtype.py`).
+# gets float32: it holds the bf16 weights without rounding them, and on the project's test CPU it
+# generated with Bllossom-tiny no slower than bf16 or fp16 (`benchmarks/cpu_dtype.py` measures
+# yours). `pick_model` reads this machine and says what it chose and why.
 # An Apple GPU (MPS) gets fp16: every Apple GPU computes it natively, bf16 there needs macOS 14 or
 # later, and bitsandbytes' 4-bit does not run on MPS.
-# `pick_model` reads this machine and says what it chose and why.
 #
 # bf16과 fp16에서는 파라미터 하나가 2바이트이므로 8B 모델은 가중치만으로 약 16 GB가 필요합니다. bf16은
 # float32와 같은 범위를 가져 더 안전하지만, 연산 능력(compute capability) 8 이상인 GPU(A100, L4, H100)만
-# 직접 계산합니다. T4(7.5)에서는 fp16을, CPU에서는 정확하고 16비트보다 느리지 않은 float32를 씁니다. Apple GPU(MPS)는
-# fp16을 씁니다. 모든 Apple GPU가 fp16을 직접 계산하고, MPS의 bf16은 macOS 14 이상이 필요하며, bitsandbytes의 4비트는
-# MPS에서 돌지 않습니다. `pick_model`은 이 컴퓨터를 살펴보고 무엇을 왜 골랐는지
-# 알려 줍니다.
+# 직접 계산합니다. T4(7.5)에서는 fp16을, CPU에서는 float32를 씁니다. float32는 bf16 가중치를 반올림 없이 그대로
+# 담고, 이 프로젝트의 테스트용 CPU에서 Bllossom-tiny로 생성할 때 bf16이나 fp16보다 느리지 않았습니다
+# (`benchmarks/cpu_dtype.py`로 여러분의 컴퓨터에서 재 볼 수 있습니다). `pick_model`은 이 컴퓨터를 살펴보고 무엇을
+# 왜 골랐는지 알려 줍니다.
+# Apple GPU(MPS)는 fp16을 씁니다. 모든 Apple GPU가 fp16을 직접 계산하고, MPS의 bf16은 macOS 14 이상이 필요하며,
+# bitsandbytes의 4비트는 MPS에서 돌지 않습니다.
 
 # %%
 choice = helpers.pick_model()
@@ -100,7 +106,7 @@ choice = helpers.pick_model()
 # quarters. The largest model that fits with room to generate wins.
 #
 # 이 결정은 하드웨어 정보만으로 정해지는 함수이므로, 지금 없는 컴퓨터에서 무엇을 고를지도 물어볼 수
-# 있습니다. 무료 Colab T4, Kaggle의 T4 두 개, L4, A100, H100, Apple Silicon MacBook, 노트북 CPU를 비교해
+# 있습니다. 무료 Colab T4, Kaggle의 T4 두 개, L4, A100, H100, Apple Silicon MacBook, 노트북 컴퓨터의 CPU를 비교해
 # 봅시다. GPU가 여러 개면 메모리를 합쳐 쓰고(accelerate가 층을 나눠 올립니다), Mac의 GPU는 통합 메모리를
 # 나눠 쓰는데 Metal은 그중 약 3분의 2에서 4분의 3을 GPU에 허용합니다. 생성할 여유를 남기고 들어가는 가장
 # 큰 모델이 선택됩니다.
@@ -184,24 +190,34 @@ print("Vision lessons always got a vision model; the 70B on a T4 says what runs 
 # %% [markdown]
 # ## 3. Load the tokenizer and the model · 토크나이저와 모델 불러오기
 #
-# This is the code you would write in your own project. `source` is a hub id such as
-# `MLP-KTLim/llama-3-Korean-Bllossom-8B`, or, for Bllossom-tiny, a local folder that is trained on
-# this machine the first time (about a minute). The options hold the dtype, the device map and,
-# for 4-bit, a `BitsAndBytesConfig`; weights load as safetensors only.
+# This is the code you would write in your own project: plain transformers, with the three values
+# `pick_model` decided. `model_id` is a hub id such as `MLP-KTLim/llama-3-Korean-Bllossom-8B`, or,
+# for Bllossom-tiny, a local folder that is trained on this machine the first time (about a minute).
+# On a GPU with 24 GB or more the cell amounts to
+# `AutoModelForCausalLM.from_pretrained("MLP-KTLim/llama-3-Korean-Bllossom-8B", dtype=torch.bfloat16, device_map="auto")`;
+# on a T4 with `bitsandbytes` it adds a 4-bit `BitsAndBytesConfig`; on a CPU it reads the stand-in
+# in float32. Weights load as safetensors only.
 #
-# 여러분의 프로젝트에서도 그대로 쓸 코드입니다. `source`는 `MLP-KTLim/llama-3-Korean-Bllossom-8B` 같은
-# 허브 id이거나, Bllossom-tiny의 경우 처음 한 번 이 컴퓨터에서 학습해 만든 로컬 폴더입니다(약 1분).
-# 옵션에는 dtype, device map, 그리고 4비트일 때 `BitsAndBytesConfig`가 들어 있으며, 가중치는 safetensors로만 읽습니다.
+# 여러분의 프로젝트에서도 그대로 쓸 코드입니다. `pick_model`이 정한 세 값을 넣은 transformers 코드 그대로입니다.
+# `model_id`는 `MLP-KTLim/llama-3-Korean-Bllossom-8B` 같은 허브 id이거나, Bllossom-tiny의 경우 처음 한 번 이
+# 컴퓨터에서 학습해 만든 로컬 폴더입니다(약 1분). 24 GB 이상인 GPU에서는 이 셀이
+# `AutoModelForCausalLM.from_pretrained("MLP-KTLim/llama-3-Korean-Bllossom-8B", dtype=torch.bfloat16, device_map="auto")`와
+# 같고, `bitsandbytes`가 있는 T4에서는 4비트 `BitsAndBytesConfig`를 더하며, CPU에서는 대체 모델을 float32로
+# 읽습니다. 가중치는 safetensors로만 읽습니다.
 
 # %%
-from transformers import AutoModelForCausalLM, AutoTokenizer
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
+model_id = helpers.source_of(choice)  # a hub id such as "MLP-KTLim/llama-3-Korean-Bllossom-8B", or the stand-in's folder
+dtype = getattr(torch, choice.dtype)  # bfloat16 (A100, L4, H100), float16 (T4) or float32 (CPU)
+four_bit = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=dtype) if choice.load_in_4bit else None
 with helpers.explained_load_errors(choice):  # turns hub, GPU and offline errors into advice
-    source = helpers.source_of(choice)
-    options = helpers.load_options(choice)
-    print("from_pretrained options:", options)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForCausalLM.from_pretrained(source, **options)
+    tokenizer = AutoTokenizer.from_pretrained(model_id)
+    model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype, quantization_config=four_bit,
+                                                 device_map="auto" if choice.device == "cuda" else None,
+                                                 use_safetensors=True)
 print(type(model).__name__, "on", model.device, "in", model.dtype)
 print(helpers.about_model(choice))  # the real Bllossom writes new text; Bllossom-tiny only repeats its corpus
 
@@ -229,15 +245,21 @@ helpers.show_table(config_rows)
 
 # %% [markdown]
 # **Check yourself.** Bllossom-8B and the stand-in share Llama-3's vocabulary of 128,256 tokens, so
-# the same text becomes the same token ids in both.
+# the same text becomes the same token ids in both. The cell writes out Llama-3's ids for an English
+# and a Korean phrase; a tokenizer that splits them differently fails here, on a GPU or a CPU alike.
 #
 # **확인해 보기.** Bllossom-8B와 대체 모델은 Llama-3의 어휘 128,256개를 똑같이 쓰므로, 같은 글은 두 모델에서
-# 같은 토큰 id가 됩니다.
+# 같은 토큰 id가 됩니다. 셀에는 영어 구절과 한국어 구절의 Llama-3 id가 적혀 있어서, 다르게 나누는 토크나이저는
+# GPU에서든 CPU에서든 여기서 실패합니다.
 
 # %%
 assert config.vocab_size == len(tokenizer) == 128256
 assert tokenizer.convert_tokens_to_ids("<|eot_id|>") == 128009
-print("vocabulary:", len(tokenizer), "tokens; <|eot_id|> is id", tokenizer.convert_tokens_to_ids("<|eot_id|>"))
+llama3_ids = {"Hello world": [128000, 9906, 1917], "서울과학기술대학교": [128000, 115978, 54780, 111069, 102835, 113603]}
+for text, ids in llama3_ids.items():
+    assert tokenizer(text)["input_ids"] == ids, (text, tokenizer(text)["input_ids"])
+print("vocabulary:", len(tokenizer), "tokens; <|eot_id|> is id", tokenizer.convert_tokens_to_ids("<|eot_id|>"),
+      "; Llama-3's ids for", list(llama3_ids))
 
 # %% [markdown]
 # ## 5. Parameters and memory · 파라미터와 메모리
@@ -314,10 +336,19 @@ print(f"T4: 8B fp16 no, 8B 4-bit yes, 3B fp16 yes; two T4s: 8B fp16 yes; 70B bf1
 #
 # A chat model reads one long string with special tokens that mark who speaks. The tokenizer's
 # chat template builds it from a list of messages. Here are the model card's system prompt and
-# its example question.
+# its example question. `helpers.BLLOSSOM_SYSTEM_PROMPT` is the current 8B card's prompt, English
+# then Korean: `You are a helpful AI assistant. Please answer the user's questions kindly. 당신은 유능한
+# AI 어시스턴트 입니다. 사용자의 질문에 대해 친절하게 답변해주세요.` The card's older code, which the seed of
+# this tutorial copied, used a different one, Korean first: `당신은 유용한 AI 어시스턴트입니다. 사용자의 질의에
+# 대해 친절하고 정확하게 답변해야 합니다.` then `You are a helpful AI assistant, you'll need to answer users'
+# queries in a friendly and accurate manner.` Bllossom-tiny was trained with the current one only.
 #
 # 채팅 모델은 누가 말하는지 특수 토큰으로 표시한 긴 문자열 하나를 읽습니다. 토크나이저의 채팅 템플릿이
 # 메시지 목록으로 이 문자열을 만듭니다. 모델 카드의 시스템 프롬프트와 예시 질문을 넣어 봅시다.
+# `helpers.BLLOSSOM_SYSTEM_PROMPT`는 지금의 8B 카드에 있는 프롬프트로, 영어 다음에 한국어가 옵니다. 이 튜토리얼의
+# 처음 버전이 옮겨 온 카드의 옛 코드는 한국어가 먼저인 다른 프롬프트(`당신은 유용한 AI 어시스턴트입니다. 사용자의
+# 질의에 대해 친절하고 정확하게 답변해야 합니다.`와 그 영어 문장)를 썼습니다. Bllossom-tiny는 지금의 프롬프트로만
+# 학습했습니다.
 
 # %%
 messages = [
@@ -343,13 +374,18 @@ print("The prompt has the Llama-3 shape.")
 # %% [markdown]
 # ## 7. A first answer · 첫 답변
 #
-# `apply_chat_template(..., return_dict=True)` gives the ids and attention mask together (in
-# transformers 5 a tensor alone is no longer returned). We generate with the card's settings, stop
-# at `<|eot_id|>`, and decode only the new tokens. `set_seed` makes the sampled answer repeatable.
+# `apply_chat_template(..., return_dict=True)` gives the ids and attention mask together. In
+# transformers 5 that dict is also what `return_tensors="pt"` returns by default, which breaks the
+# card's `generate(input_ids, ...)`; `return_dict=False` still returns the tensor of ids alone, the
+# one-word fix of the card's code, but without the attention mask (notebook 02 runs both). We
+# generate with the card's settings, stop at `<|eot_id|>`, and decode only the new tokens.
+# `set_seed` makes the sampled answer repeatable.
 #
-# `apply_chat_template(..., return_dict=True)`는 토큰 id와 어텐션 마스크를 함께 돌려줍니다(transformers 5에서는
-# 텐서 하나만 돌려주지 않습니다). 모델 카드의 설정으로 생성하고, `<|eot_id|>`에서 멈추며, 새로 만든 토큰만
-# 디코딩합니다. `set_seed`로 샘플링한 답을 다시 똑같이 얻을 수 있습니다.
+# `apply_chat_template(..., return_dict=True)`는 토큰 id와 어텐션 마스크를 함께 돌려줍니다. transformers 5에서는
+# `return_tensors="pt"`만 주어도 기본으로 이 사전을 돌려주므로 카드의 `generate(input_ids, ...)`가 깨집니다.
+# `return_dict=False`를 주면 여전히 id 텐서 하나만 돌려주므로 단어 하나로 카드 코드를 고칠 수 있지만, 어텐션
+# 마스크는 빠집니다(02번 노트북에서 둘 다 실행합니다). 모델 카드의 설정으로 생성하고, `<|eot_id|>`에서 멈추며, 새로
+# 만든 토큰만 디코딩합니다. `set_seed`로 샘플링한 답을 다시 똑같이 얻을 수 있습니다.
 
 # %%
 from transformers import set_seed

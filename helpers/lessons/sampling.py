@@ -27,8 +27,9 @@ def _is_number(value) -> bool:
 class SamplingSettings:
     """The four knobs of sampling, checked before they reach transformers.
 
-    `top_k=None` switches top-k off; its default is 50 because that is what `generate` applies
-    when sampling without a `top_k` (a filter most people never asked for).
+    `top_k=None` or `top_k=0` switches top-k off (0 is how `generate` spells "off"; the settings
+    keep None). Its default is 50 because that is what `generate` applies when sampling without a
+    `top_k` (a filter most people never asked for).
     """
 
     temperature: float = 1.0
@@ -48,11 +49,13 @@ class SamplingSettings:
                 f"temperature={t!r} is out of range: it must be a number greater than 0 (1.0 leaves "
                 "the logits as they are, lower is sharper, higher is flatter; the card uses 0.6). "
                 "For greedy decoding use generate(..., do_sample=False).")
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 0):
             raise TutorialError(
                 f"top_k={k!r} is out of range: it must be a whole number of at least 1 (how many of "
-                f"the most likely tokens to keep), or None to switch top-k off. generate's default "
-                f"is {GENERATE_DEFAULT_TOP_K}.")
+                f"the most likely tokens to keep), or 0 or None to switch top-k off, as in generate. "
+                f"generate's default is {GENERATE_DEFAULT_TOP_K}.")
+        if k == 0:  # generate's "off"; one spelling of it here, so settings compare equal
+            object.__setattr__(self, "top_k", None)
         if not _is_number(p) or not 0 < p <= 1:
             raise TutorialError(
                 f"top_p={p!r} is out of range: it must be in (0, 1], the share of probability the "
@@ -434,7 +437,6 @@ class SamplingExplorer:
 
     def _redraw(self):
         values = {name: slider.value for name, slider in self.sliders.items()}
-        values["top_k"] = values["top_k"] or None  # the slider's 0 means "off"
         return self.update(**values)
 
     def update(self, temperature: float, top_k: int | None, top_p: float, repetition_penalty: float):
