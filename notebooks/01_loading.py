@@ -297,7 +297,7 @@ print(f"prediction off by {100 * abs(predicted_gb - measured_gb) / measured_gb:.
 #
 # 같은 계산으로 실제 모델이 어느 GPU에 들어가는지 알 수 있습니다. 가로선은 GPU 하나, 그리고 여러 개를 합친
 # 메모리입니다. 막대 위로 생성할 여유(가중치의 20%, 최대 8 GB: KV 캐시는 모델 전체 크기가 아니라 폭에 따라
-# 커집니다)와 GPU마다 CUDA 컨텍스트용 약 1 GB를 남겨야 합니다. 3B와 70B를 한 그림에 담으려고 로그 눈금을 씁니다.
+# 커집니다)와 GPU마다 CUDA 실행 환경(CUDA context)용 약 1 GB를 남겨야 합니다. 3B와 70B를 한 그림에 담으려고 로그 눈금을 씁니다.
 
 # %%
 estimates = [{"model": name, "precision": precision_name,

@@ -559,7 +559,7 @@ for label, example in vllm_examples.items():
 # heads (grouped-query attention), which keeps this small. We check that formula on the model in
 # this notebook first: one forward pass, then the bytes its cache really holds.
 #
-# GPU가 몇 개 필요할까요? 메모리를 채우는 것은 두 가지입니다. **가중치**는 bf16에서 매개변수당 2바이트이고
+# GPU가 몇 개 필요할까요? 메모리를 채우는 것은 두 가지입니다. **가중치**는 bf16에서 파라미터당 2바이트이고
 # 텐서 병렬화로 고르게 나뉩니다. **KV 캐시**는 대화 속 토큰마다 모든 층, 모든 KV 헤드에 키 벡터와 값 벡터를 하나씩
 # 저장하므로 토큰당 2 × 층 수 × KV 헤드 수 × 헤드 크기 × 2바이트입니다. Llama-3는 쿼리 헤드들이 KV 헤드 8개를
 # 나눠 쓰므로(grouped-query attention) 이 값이 작습니다. 먼저 이 노트북의 모델로 공식을 확인합니다. 한 번 계산한
