@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 07 · Serving Bllossom to a whole class · 블로썸을 한 반 전체에 서비스하기
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/07_serving.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/07_serving.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/07_serving.ipynb)
 #
 # **What you will learn**
 # - starting `transformers serve`, transformers' own OpenAI-compatible server, from a notebook:
@@ -38,9 +38,13 @@
 # stand-in trained on this machine; on a GPU it serves the model `pick_model` chooses, as in
 # notebook 01. With a CUDA GPU and `vllm` installed, section 6 really starts vLLM; elsewhere it says
 # so and uses the local server. Replies are capped at a few dozen tokens so the lesson stays quick.
+# On an Apple Silicon Mac or Kaggle's two free T4s the server serves what `pick_model` chose there
+# (vLLM needs CUDA on Linux, so a Mac uses `transformers serve`).
 # 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 학습한 대체 모델 *Bllossom-tiny*를,
 # GPU에서는 01번처럼 `pick_model`이 고른 모델을 서비스합니다. CUDA GPU와 `vllm`이 있으면 6절에서 vLLM을
 # 실제로 띄우고, 없으면 그렇다고 알린 뒤 로컬 서버를 씁니다. 빨리 끝나도록 답은 수십 토큰으로 제한합니다.
+# Apple Silicon Mac이나 Kaggle의 무료 T4 두 개에서는 그곳에서 `pick_model`이 고른 모델을 서비스합니다(vLLM은
+# 리눅스의 CUDA가 필요하므로 Mac에서는 `transformers serve`를 씁니다).
 
 # %% [markdown]
 # **Setup.** On Colab this installs the tutorial's small `helpers` package; locally it comes from
@@ -51,9 +55,10 @@
 # 씁니다(`transformers[serving]`과 `openai`도 함께 설치됩니다). 이어서 지금 어떤 컴퓨터인지 짧게 보여 줍니다.
 
 # %%
+import os
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
+if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:  # Colab or Kaggle: install the helpers
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],

@@ -31,9 +31,10 @@ def test_options_spread_a_model_over_two_t4s_and_keep_room_on_each():
     assert seventy["dtype"] == torch.bfloat16 and len(seventy["max_memory"]) == 4
 
 
-def test_options_put_a_mac_model_on_mps_in_fp16():
+def test_options_put_a_mac_model_on_mps_in_fp16(monkeypatch):
     from helpers.models.runtime import REFERENCE_MACHINES
 
+    monkeypatch.setattr("helpers.models.loading.hub_reachable", lambda: True)  # a Mac that is online
     options = load_options(choose_model(REFERENCE_MACHINES["MacBook 32GB"]))
     assert options == {"dtype": torch.float16, "use_safetensors": True, "device_map": "mps"}
 
