@@ -85,6 +85,18 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
+def _raised_while_reading(error: BaseException) -> bool:
+    """Whether the error came from the libraries that read model folders (not, say, from a typo
+    in the learner's own cell), so that it is the folder's fault."""
+    frame = error.__traceback__
+    while frame is not None:
+        path = frame.tb_frame.f_code.co_filename.replace("\\", "/")
+        if any(f"/{library}/" in path for library in ("transformers", "safetensors", "tokenizers")):
+            return True
+        frame = frame.tb_next
+    return False
+
+
 def _wrong_kind_message(choice: ModelChoice, error: BaseException) -> str | None:
     """transformers' "Unrecognized configuration class ... for this kind of AutoModel" (followed by
     a hundred class names) as the message the helpers give for that mistake."""
@@ -126,7 +138,7 @@ def _explained(choice: ModelChoice, error: Exception) -> TutorialError | None:
     if isinstance(error, ValueError) and (message := _wrong_kind_message(choice, error)):
         return TutorialError(message)
     folder = _stand_in_sources.get(choice.name) if choice.entry is not None else None
-    if folder is not None:  # built here and checked, yet it does not load: rebuild it once
+    if folder is not None and _raised_while_reading(error):  # built here and checked, yet it does not load
         mark_unusable(folder, _first_line(error))  # names the folder to delete if rebuilt already
         return StandInSetAside(f"The stand-in {choice.name} in {folder} failed to load "
                                f"({_first_line(error)}); it is rebuilt on the next load: run this again.")

@@ -265,11 +265,10 @@ def mark_unusable(folder: Path, reason: str) -> None:
                             f"again ({reason}). Delete the folder (rm -rf '{folder}') and run again; if "
                             "that fails too, the installed transformers cannot load what it built: "
                             "report it with the output of helpers.environment_report().")
-    print(f"\N{CHERRY BLOSSOM} {folder.name} failed to load ({reason}); it will be rebuilt once.")
     record["unusable"] = f"{LOAD_FAILURE} ({reason})"
     try:
         with _holding(_lock(folder.parent, folder.name), folder.name):
-            current = read_record(folder)
+            current = read_record(folder)  # unless another process rebuilt it meanwhile
             if current is not None and current.get("build_id") == record.get("build_id"):
                 (folder / RECORD_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
     except OSError as error:
@@ -277,3 +276,4 @@ def mark_unusable(folder: Path, reason: str) -> None:
                             f"because the cache is read-only for you. Ask whoever shares it to delete "
                             f"that folder and run a notebook once, or set {CACHE_VARIABLE} to a folder "
                             "you can write to.") from error
+    print(f"\N{CHERRY BLOSSOM} {folder.name} failed to load ({reason}); it will be rebuilt once.")
