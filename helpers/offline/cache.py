@@ -163,11 +163,11 @@ def _writable_root() -> Path:
 def _explain_write_error(root: Path, name: str, error: OSError) -> TutorialError:
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return TutorialError(unusable_cache_message(
-            root, f"is read-only for you and does not hold a usable {name} yet; whoever shares it can "
-                  f"build it there once (run any notebook), or"))
+            root, f"is read-only for you and does not hold a usable {name} yet (whoever shares it can "
+                  f"build it there by running any notebook once)"))
     if error.errno == errno.ENOSPC:
-        return TutorialError(unusable_cache_message(root, f"ran out of disk space while building {name}; "
-                                                          "free some space and run again, or"))
+        return TutorialError(unusable_cache_message(root, f"ran out of disk space while building {name} "
+                                                          "(free some space and run again)"))
     return TutorialError(unusable_cache_message(root, f"could not be written ({error.strerror}) while "
                                                       f"building {name}"))
 
