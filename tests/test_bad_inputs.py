@@ -3,6 +3,7 @@ correct result where the input is valid; none ends in a raw library traceback.""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from types import SimpleNamespace
@@ -41,9 +42,14 @@ def _vision_config_folder(folder, design):
 
 
 @pytest.mark.parametrize("design", ["llava-next", "mllama"])
-def test_load_model_with_a_vision_folder_names_load_vision_model(tmp_path, design):
-    # Without the check, Mllama's text half would load silently through AutoModelForCausalLM.
-    choice = choose_model(RuntimeFacts(), override=str(_vision_config_folder(tmp_path, design)))
+def test_load_model_with_a_vision_folder_names_load_vision_model(tmp_path, monkeypatch, design):
+    folder = _vision_config_folder(tmp_path, design)
+    # Named in BLLOSSOM_MODEL, a text lesson sets it aside and says so (a correct result) ...
+    monkeypatch.setenv("BLLOSSOM_MODEL", str(folder))
+    assert "names a vision model" in helpers.pick_model(facts=RuntimeFacts(), verbose=False).reason
+    # ... and handed to load_model, as a vision hub id (counted as text) would be, it is refused
+    # before AutoModelForCausalLM loads Mllama's text half alone or lists a hundred class names.
+    choice = dataclasses.replace(choose_model(RuntimeFacts()), name=folder.name, source=str(folder), entry=None)
     with pytest.raises(TutorialError, match=r"is a vision model; load it with helpers.load_vision_model"):
         helpers.load_model(choice)
 
@@ -54,7 +60,7 @@ def test_notebook_05_load_cell_with_a_text_folder_says_what_load_vision_model_sa
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     folder = str(tiny_chat_model_folder())
-    monkeypatch.setenv("BLLOSSOM_MODEL", folder)
+    monkeypatch.setenv("BLLOSSOM_VISION_MODEL", folder)
     choice = helpers.pick_model(kind="vision", facts=RuntimeFacts(), verbose=False)
     with pytest.raises(TutorialError) as by_helper:
         helpers.load_vision_model(choice)
@@ -219,5 +225,5 @@ def test_image_reading_on_text_only_input():
 def test_blank_bllossom_model_is_unset(monkeypatch, value):
     monkeypatch.setenv("BLLOSSOM_MODEL", value)
     choice = helpers.pick_model(facts=RuntimeFacts(), verbose=False)
-    assert choice.name == "tiny" and choice.reason.startswith("no CUDA GPU")
+    assert choice == helpers.models.choice.hardware_choice(RuntimeFacts(), "text")
 

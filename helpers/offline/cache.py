@@ -30,6 +30,7 @@ from ..errors import TutorialError
 
 CACHE_VARIABLE = "BLLOSSOM_CACHE"
 RECORD_FILE = ".complete.json"  # written last: a folder without it was never finished
+LEGACY_MARKER = ".complete"  # what earlier versions wrote instead (no sizes, no hashes)
 LOAD_FAILURE = "it failed to load"  # the start of the reason `mark_unusable` records
 WAIT_NOTICE_S = 2.0  # after this long waiting for another builder, say so
 
@@ -238,6 +239,9 @@ def _build_into_place(root: Path, target: Path, recipe: str, build, rebuilt_beca
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise TutorialError(f"Building {target.name} failed ({type(error).__name__}: {first}). Nothing "
                                 "was kept; run again, and report it if it fails the same way.") from error
+        # Earlier versions of these helpers took a folder with this marker as finished; writing it
+        # keeps a clone of an older version that shares the cache from rebuilding over this folder.
+        (scratch / LEGACY_MARKER).write_text(recipe)
         _write_record(scratch, recipe, rebuilt_because)
         _readable_by_all(scratch)
         if target.exists():  # invalid (checked under the lock): move it aside, never delete in place
