@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from ..catalog import CATALOG, ModelEntry
 from ..errors import TutorialError
+from .sampling import check_generate_kwargs, check_max_new_tokens
 
 ROLES = ("system", "user", "assistant")  # the roles Llama-3's chat template was trained with
 BEGIN_OF_TEXT = "<|begin_of_text|>"
@@ -57,16 +58,6 @@ def terminator_ids(tokenizer, choice) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-def check_max_new_tokens(value) -> int:
-    """A positive whole number of new tokens, or a TutorialError that says so."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TutorialError(f"max_new_tokens must be a whole number such as 64, not {value!r}.")
-    if value <= 0:
-        raise TutorialError(f"max_new_tokens is {value}, so the model may not write anything. Use a "
-                            "positive number such as 64 (short answers) or 512 (long ones).")
-    return value
-
-
 def card_generation_settings(choice, cap_new_tokens: int | None = None) -> dict:
     """A copy of the card's `generate` settings; `cap_new_tokens` bounds max_new_tokens so a
     lesson stays quick (the 8B card allows 2048 new tokens)."""
@@ -102,6 +93,10 @@ def check_messages(messages, expect_reply: bool = True) -> list[dict]:
         if not isinstance(message["content"], str):
             raise TutorialError(f"Message {number}'s content is {type(message['content']).__name__}; "
                                 "text models take a string.")
+        if message["role"] == "user" and not message["content"].strip():
+            raise TutorialError(f"Message {number} is an empty user message, so there is no question "
+                                "to answer (the model would make one up). Write the question into its "
+                                "'content', e.g. {'role': 'user', 'content': '블로썸은 어떤 모델이야?'}.")
         if message["role"] == "system" and number != 1:
             raise TutorialError(f"Message {number} is a system message; the system prompt must be the "
                                 "first message.")
@@ -158,8 +153,10 @@ def reply_text(model, tokenizer, messages, on_overflow: str = "refuse", **genera
 
     The ids come from the chat template itself (one <|begin_of_text|>), only the tokens after the
     prompt are decoded, and special tokens are skipped. `generate_kwargs` go to `generate`
-    (e.g. the card settings and terminators); max_new_tokens defaults to the model's own."""
+    (e.g. the card settings and terminators); max_new_tokens defaults to the model's own. Sampling
+    settings are checked by the sampling lesson's rules (`sampling.check_knobs`)."""
     messages = check_messages(messages)
+    check_generate_kwargs(generate_kwargs, model.generation_config)
     if "max_new_tokens" in generate_kwargs:
         max_new_tokens = check_max_new_tokens(generate_kwargs.pop("max_new_tokens"))
     else:

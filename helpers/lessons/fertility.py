@@ -42,10 +42,14 @@ def fertility(tokenizer, text: str) -> dict:
 
     Characters exclude whitespace. Tokens per syllable is None when the text has no Hangul.
     """
-    tokens = count_tokens(tokenizer, text)
-    if not tokens:
-        raise TutorialError("The text is empty, so there is nothing to measure; pass some text.")
+    if not isinstance(text, str):
+        raise TutorialError(f"Give the text as a string, not {type(text).__name__}.")
     characters = sum(not c.isspace() for c in text)
+    if not characters:
+        what = "empty" if not text else "only spaces and line breaks"
+        raise TutorialError(f"The text is {what}, so there are no characters to count tokens per; "
+                            "pass some text, e.g. helpers.lessons.fertility.load_eval_texts()['ko'].")
+    tokens = count_tokens(tokenizer, text)
     syllables = len(HANGUL_SYLLABLE.findall(text))
     words = len(text.split())
     return {

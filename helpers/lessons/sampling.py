@@ -23,6 +23,68 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def check_knobs(**knobs) -> None:
+    """The one set of rules for sampling settings, used by `SamplingSettings` and by
+    `check_generate_kwargs` (so `reply_text` refuses what the sampling lesson refuses).
+
+    Takes any of temperature, top_k (None = off), top_p and repetition_penalty; raises a
+    TutorialError that gives the valid range for the first one out of it."""
+    if "temperature" in knobs:
+        t = knobs["temperature"]
+        if _is_number(t) and t == 0:
+            raise TutorialError(
+                "temperature=0 is not a sampling setting. To always take the most likely token, use "
+                "greedy decoding: generate(..., do_sample=False). For sampling, temperature must be "
+                "greater than 0 (1.0 leaves the logits as they are; the card uses 0.6).")
+        if not _is_number(t) or t < 0:
+            raise TutorialError(
+                f"temperature={t!r} is out of range: it must be a number greater than 0 (1.0 leaves "
+                "the logits as they are, lower is sharper, higher is flatter; the card uses 0.6). "
+                "For greedy decoding use generate(..., do_sample=False).")
+    k = knobs.get("top_k")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 0):
+        raise TutorialError(
+            f"top_k={k!r} is out of range: it must be a whole number of at least 1 (how many of "
+            f"the most likely tokens to keep), or 0 or None to switch top-k off, as in generate. "
+            f"generate's default is {GENERATE_DEFAULT_TOP_K}.")
+    if "top_p" in knobs:
+        p = knobs["top_p"]
+        if not _is_number(p) or not 0 < p <= 1:
+            raise TutorialError(
+                f"top_p={p!r} is out of range: it must be in (0, 1], the share of probability the "
+                "kept tokens must reach. 1.0 switches top-p off; the card uses 0.9.")
+    if "repetition_penalty" in knobs:
+        r = knobs["repetition_penalty"]
+        if not _is_number(r) or r <= 0:
+            raise TutorialError(
+                f"repetition_penalty={r!r} is out of range: it must be a number greater than 0. 1.0 "
+                "switches it off, above 1 makes tokens already in the text less likely (the card "
+                "uses 1.1), below 1 makes them more likely.")
+
+
+def check_max_new_tokens(value) -> int:
+    """A positive whole number of new tokens, or a TutorialError that says so."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TutorialError(f"max_new_tokens must be a whole number such as 64, not {value!r}.")
+    if value <= 0:
+        raise TutorialError(f"max_new_tokens is {value}, so the model may not write anything. Use a "
+                            "positive number such as 64 (short answers) or 512 (long ones).")
+    return value
+
+
+def check_generate_kwargs(generate_kwargs: dict, generation_config=None) -> None:
+    """Apply `check_knobs` to keyword arguments meant for `model.generate`.
+
+    temperature, top_k and top_p are checked when generate will sample (`do_sample` as given,
+    else the model's generation config: Bllossom's samples by default); repetition_penalty always.
+    None means "the model's default" there, so it passes."""
+    do_sample = generate_kwargs.get("do_sample")
+    if do_sample is None:
+        do_sample = bool(getattr(generation_config, "do_sample", False))
+    names = ("temperature", "top_k", "top_p", "repetition_penalty") if do_sample else ("repetition_penalty",)
+    check_knobs(**{name: generate_kwargs[name] for name in names if generate_kwargs.get(name) is not None})
+
+
 @dataclass(frozen=True)
 class SamplingSettings:
     """The four knobs of sampling, checked before they reach transformers.
@@ -38,33 +100,10 @@ class SamplingSettings:
     repetition_penalty: float = 1.0
 
     def __post_init__(self):
-        t, k, p, r = self.temperature, self.top_k, self.top_p, self.repetition_penalty
-        if _is_number(t) and t == 0:
-            raise TutorialError(
-                "temperature=0 is not a sampling setting. To always take the most likely token, use "
-                "greedy decoding: generate(..., do_sample=False). For sampling, temperature must be "
-                "greater than 0 (1.0 leaves the logits as they are; the card uses 0.6).")
-        if not _is_number(t) or t < 0:
-            raise TutorialError(
-                f"temperature={t!r} is out of range: it must be a number greater than 0 (1.0 leaves "
-                "the logits as they are, lower is sharper, higher is flatter; the card uses 0.6). "
-                "For greedy decoding use generate(..., do_sample=False).")
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 0):
-            raise TutorialError(
-                f"top_k={k!r} is out of range: it must be a whole number of at least 1 (how many of "
-                f"the most likely tokens to keep), or 0 or None to switch top-k off, as in generate. "
-                f"generate's default is {GENERATE_DEFAULT_TOP_K}.")
-        if k == 0:  # generate's "off"; one spelling of it here, so settings compare equal
+        check_knobs(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
+                    repetition_penalty=self.repetition_penalty)
+        if self.top_k == 0:  # generate's "off"; one spelling of it here, so settings compare equal
             object.__setattr__(self, "top_k", None)
-        if not _is_number(p) or not 0 < p <= 1:
-            raise TutorialError(
-                f"top_p={p!r} is out of range: it must be in (0, 1], the share of probability the "
-                "kept tokens must reach. 1.0 switches top-p off; the card uses 0.9.")
-        if not _is_number(r) or r <= 0:
-            raise TutorialError(
-                f"repetition_penalty={r!r} is out of range: it must be a number greater than 0. 1.0 "
-                "switches it off, above 1 makes tokens already in the text less likely (the card "
-                "uses 1.1), below 1 makes them more likely.")
 
     def generate_kwargs(self) -> dict:
         """The keyword arguments that make `model.generate` sample with exactly these settings."""
@@ -93,8 +132,9 @@ def settings_from(settings: SamplingSettings | None = None, **knobs) -> Sampling
     return SamplingSettings(**knobs)
 
 
-def _input_tensors(model, inputs):
-    """input_ids (and attention_mask) on the model's device from a tensor or a BatchEncoding."""
+def _input_tensors(model, inputs, new_tokens: int = 0):
+    """input_ids (and attention_mask) on the model's device from a tensor or a BatchEncoding,
+    refused when empty or when they and `new_tokens` do not fit the model's context."""
     import torch
 
     if isinstance(inputs, torch.Tensor):
@@ -105,6 +145,17 @@ def _input_tensors(model, inputs):
         input_ids = input_ids[None]
     if input_ids.shape[0] != 1:
         raise TutorialError(f"Give one prompt at a time (got a batch of {input_ids.shape[0]}).")
+    length = input_ids.shape[-1]
+    if length == 0:
+        raise TutorialError("The prompt has no tokens, so there is nothing to predict the next token "
+                            "from. Give some text, e.g. tokenizer.apply_chat_template(messages, "
+                            "add_generation_prompt=True, return_dict=True, return_tensors='pt').")
+    context = getattr(model.config, "max_position_embeddings", None)
+    if context and length + new_tokens > context:
+        asks = f" and asks for {new_tokens:,} new ones ({length + new_tokens:,} in all)" if new_tokens else ""
+        raise TutorialError(f"The prompt is {length:,} tokens{asks}, but the model reads at most "
+                            f"{context:,}; past that its answers fall apart. Shorten the prompt"
+                            + (" or ask for fewer new tokens." if new_tokens else "."))
     input_ids = input_ids.to(model.device)
     if attention_mask is not None:
         attention_mask = attention_mask.reshape(input_ids.shape).to(model.device)
@@ -263,7 +314,13 @@ def sample_statistics(model, inputs, settings: SamplingSettings, samples: int, m
     import torch
     from transformers import set_seed
 
-    input_ids, attention_mask = _input_tensors(model, inputs)
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise TutorialError(f"samples={samples!r}: statistics need at least one sample; use a whole number "
+                            "such as 16 (more samples, steadier numbers, longer wait).")
+    check_max_new_tokens(max_new_tokens)
+    if not isinstance(settings, SamplingSettings):
+        raise TutorialError("settings must be a SamplingSettings(...), e.g. sampling.CARD_SETTINGS.")
+    input_ids, attention_mask = _input_tensors(model, inputs, max_new_tokens)
     set_seed(seed)
     with torch.no_grad():
         out = model.generate(input_ids=input_ids, attention_mask=attention_mask, **settings.generate_kwargs(),

@@ -130,6 +130,13 @@ def tile_size(processor) -> int:
 def _layout(model, processor, inputs) -> dict:
     """Which tiles the processor made for the first picture in `inputs`, and their grid."""
     config = model.config
+    if getattr(config, "vision_config", None) is None:
+        raise TutorialError(f"{type(model).__name__} is a text-only model: it reads no pictures. Load a "
+                            "vision model with helpers.load_vision_model().")
+    if "pixel_values" not in inputs:
+        raise TutorialError("These inputs hold no picture (no pixel_values), so there are no tiles to "
+                            "show. Build them from a message with an image part and pass the picture: "
+                            "processor(images=[picture], text=prompt, return_tensors='pt').")
     vision = config.vision_config
     tile = tile_size(processor)
     patches_per_side = tile // vision.patch_size

@@ -32,6 +32,7 @@ HANGUL_SYLLABLE = re.compile("[가-힣]")
 # a new merge and is tokenized exactly as by Llama-3.
 HANGUL_LEAD_BYTES = range(0xEA, 0xEE)
 MIN_HANGUL_SHARE = 0.5
+SHORTFALL_WARNING_SHARE = 0.5  # say so when the BPE yields less than half the new tokens asked for
 
 
 def load_korean_corpus(path: Path | str | None = None) -> list[str]:
@@ -63,6 +64,15 @@ def check_korean_corpus(texts) -> list[str]:
             f"(at least {MIN_HANGUL_SHARE:.0%} needed). A Korean BPE learns Korean words only from "
             "Korean text; pass Korean paragraphs.")
     return texts
+
+
+def check_vocab_size(value, example: str) -> int:
+    """A whole number of tokens, or a TutorialError that says so (a string such as "129280" would
+    otherwise fail later for a wrong reason)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TutorialError(f"vocab_size must be a whole number of tokens ({example}), not {value!r} "
+                            f"({type(value).__name__}). Write it without quotes.")
+    return value
 
 
 @lru_cache(maxsize=1)
@@ -143,7 +153,8 @@ def append_korean_tokens(base_tokenizer, korean_bpe, vocab_size: int):
     Old ids 0..len(base)-1 (special tokens included) do not move; new tokens get the ids after.
     """
     old_size = len(base_tokenizer)
-    if not isinstance(vocab_size, int) or vocab_size <= old_size:
+    check_vocab_size(vocab_size, f"e.g. vocab_size={old_size + 4096}")
+    if vocab_size <= old_size:
         raise TutorialError(
             f"vocab_size={vocab_size} is not larger than the {old_size:,} tokens the tokenizer "
             f"already has, so nothing could be added (and old ids must not be dropped). Ask for "
@@ -162,7 +173,8 @@ def append_korean_tokens(base_tokenizer, korean_bpe, vocab_size: int):
         raise TutorialError("The base tokenizer's ids have gaps or repeats, so new ids cannot "
                             "simply follow the old ones.")
     ranks = {pair: rank for rank, pair in enumerate(merges)}
-    for token in korean_candidates(korean_bpe, vocab):
+    candidates = korean_candidates(korean_bpe, vocab)
+    for token in candidates:
         if len(vocab) >= vocab_size:
             break
         if token in vocab:  # added already, as a step on the way to a longer token
@@ -176,6 +188,11 @@ def append_korean_tokens(base_tokenizer, korean_bpe, vocab_size: int):
             joined += piece
             if joined not in vocab:
                 vocab[joined] = len(vocab)
+    added, asked = len(vocab) - old_size, vocab_size - old_size
+    if added < asked * SHORTFALL_WARNING_SHARE:
+        print(f"\N{CHERRY BLOSSOM} Asked for {asked:,} new tokens but the Korean BPE offered only {added:,} "
+              f"Korean tokens that Llama-3 lacks ({len(candidates):,} candidates). Train it with a larger "
+              "vocab_size or on more Korean text to get more.")
     return _tokenizer_like(base_tokenizer, spec, vocab, merges)
 
 
@@ -224,11 +241,23 @@ def loss_per_character(model, tokenizer, texts: list[str]) -> float:
     """
     import torch
 
+    if isinstance(texts, str):
+        texts = [texts]
+    rows = model.get_input_embeddings().weight.shape[0]
     total, characters = 0.0, 0
     for text in texts:
         ids = tokenizer(text, return_tensors="pt")["input_ids"].to(model.device)
+        if ids.numel() and int(ids.max()) >= rows:
+            raise TutorialError(
+                f"The tokenizer gives token id {int(ids.max()):,} but the model has only {rows:,} embedding "
+                f"rows: it was not resized for the expanded tokenizer ({len(tokenizer):,} tokens). Call "
+                "model.resize_token_embeddings(len(expanded_tokenizer)) first (and give the new rows a start, as "
+                "notebook 04 does).")
         with torch.no_grad():
             mean_loss = model(input_ids=ids, labels=ids).loss.float().item()
         total += mean_loss * (ids.shape[1] - 1)  # the loss averages over the predicted tokens
         characters += sum(not c.isspace() for c in text)
+    if not characters:
+        raise TutorialError("The texts have no characters other than spaces, so there is no loss per "
+                            "character to measure. Pass some text.")
     return total / characters

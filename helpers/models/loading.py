@@ -6,11 +6,13 @@ this machine on first use. Weights load as safetensors only and never with `trus
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..catalog import CATALOG, catalog_entry
 from ..errors import TutorialError
+from ..offline.cache import mark_unusable
 from ..offline.llama3_tokenizer import llama3_vision_template
 from ..offline.tiny_chat_model import tiny_chat_model_folder
 from ..offline.tiny_vision_models import tiny_vision_model_folder
@@ -28,10 +30,16 @@ def stand_in_folder(name: str):
     return tiny_vision_model_folder(entry.name)
 
 
+# The folder `source_of` last gave for each stand-in, so a load error can be pinned on that folder.
+_stand_in_sources: dict[str, Path] = {}
+
+
 def source_of(choice: ModelChoice) -> str:
     """Where `from_pretrained` should read: a hub id, or a local folder."""
     if choice.entry is not None and choice.entry.is_offline_stand_in:
-        return str(stand_in_folder(choice.name))
+        folder = stand_in_folder(choice.name)
+        _stand_in_sources[choice.name] = Path(folder)
+        return str(folder)
     return choice.source
 
 
@@ -47,46 +55,131 @@ def not_found_message(source: str) -> str:
             "Catalog names such as 8b, 3b and tiny always work.")
 
 
-@contextmanager
-def explained_load_errors(choice: ModelChoice):
-    """Turn the hub's, the GPU's and bitsandbytes' errors into one message that names the fix."""
+def vision_model_names() -> list[str]:
+    return [name for name, entry in CATALOG.items() if entry.kind == "vision"]
+
+
+def text_only_message(choice: ModelChoice, config_name: str | None = None) -> str:
+    """What `load_vision_model` says when asked to load a model that cannot see."""
+    names = ", ".join(vision_model_names())
+    if config_name is None:
+        return (f"{choice.name} is a text-only model: it cannot read pictures. Use a vision "
+                f"model ({names}), e.g. helpers.pick_model(kind='vision') or BLLOSSOM_VISION_MODEL=aica-5b.")
+    return (f"{choice.name} ({config_name}) is a text-only model: it cannot read pictures. Use a vision "
+            f"model ({names}).")
+
+
+def vision_only_message(choice: ModelChoice, config_name: str | None = None) -> str:
+    """What `load_model` says when asked to load a vision model as a text model."""
+    what = f"{choice.name} ({config_name})" if config_name else choice.name
+    return (f"{what} is a vision model; load it with helpers.load_vision_model (lesson 05), or pick a "
+            "text model for this lesson (BLLOSSOM_MODEL=8b, 3b or tiny).")
+
+
+class StandInSetAside(TutorialError):
+    """An offline stand-in's folder failed to load and is marked for one rebuild: load again."""
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def _raised_while_reading(error: BaseException) -> bool:
+    """Whether the error came from the libraries that read model folders (not, say, from a typo
+    in the learner's own cell), so that it is the folder's fault."""
+    frame = error.__traceback__
+    while frame is not None:
+        path = frame.tb_frame.f_code.co_filename.replace("\\", "/")
+        if any(f"/{library}/" in path for library in ("transformers", "safetensors", "tokenizers")):
+            return True
+        frame = frame.tb_next
+    return False
+
+
+def _wrong_kind_message(choice: ModelChoice, error: BaseException) -> str | None:
+    """transformers' "Unrecognized configuration class ... for this kind of AutoModel" (followed by
+    a hundred class names) as the message the helpers give for that mistake."""
+    match = re.match(r"Unrecognized configuration class <class '[\w.]*?(\w+)'> for this kind of "
+                     r"AutoModel: (\w+)", str(error))
+    if match is None:
+        return None
+    config_name, auto_class = match.groups()
+    if "ImageTextToText" in auto_class or "Vision2Seq" in auto_class:
+        return text_only_message(choice, config_name)
+    if "CausalLM" in auto_class:
+        return vision_only_message(choice, config_name)
+    return None
+
+
+def _explained(choice: ModelChoice, error: Exception) -> TutorialError | None:
+    """The TutorialError for a load error, or None to let it through unchanged."""
     import torch
     from huggingface_hub import errors as hub_errors
 
     source = choice.source
+    if isinstance(error, hub_errors.GatedRepoError):
+        return TutorialError(
+            f"{source} is gated: accept its license on https://huggingface.co/{source} and log in "
+            "(Colab: add an HF_TOKEN secret; elsewhere: `hf auth login`).")
+    if isinstance(error, hub_errors.RepositoryNotFoundError):
+        return TutorialError(not_found_message(source))
+    if isinstance(error, (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled)):
+        return TutorialError(offline_message(source))
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return TutorialError(
+            f"The GPU ran out of memory loading {choice.name}. Restart the kernel to free it, then "
+            "use a smaller choice: BLLOSSOM_MODEL=8b:4bit (needs bitsandbytes) or BLLOSSOM_MODEL=3b.")
+    if isinstance(error, ImportError):
+        if "bitsandbytes" in str(error):
+            return TutorialError("4-bit loading needs bitsandbytes: pip install bitsandbytes, then "
+                                 "restart the kernel.")
+        return None
+    if isinstance(error, ValueError) and (message := _wrong_kind_message(choice, error)):
+        return TutorialError(message)
+    folder = _stand_in_sources.get(choice.name) if choice.entry is not None else None
+    if folder is not None and _raised_while_reading(error):  # built here and checked, yet it does not load
+        mark_unusable(folder, _first_line(error))  # names the folder to delete if rebuilt already
+        return StandInSetAside(f"The stand-in {choice.name} in {folder} failed to load "
+                               f"({_first_line(error)}); it is rebuilt on the next load: run this again.")
+    if isinstance(error, OSError):  # transformers re-raises most hub problems as OSError
+        text = str(error)
+        if "safetensors" in text:
+            return TutorialError(f"'{source}' has no safetensors weights; this tutorial loads "
+                                 "safetensors only (pickled .bin files can run code).")
+        if "couldn't connect" in text or "offline" in text.lower():
+            return TutorialError(offline_message(source))
+        if "not a valid model identifier" in text:
+            return TutorialError(not_found_message(source))
+        return TutorialError(f"Could not load '{source}': {text}".splitlines()[0])
+    return None
+
+
+@contextmanager
+def explained_load_errors(choice: ModelChoice):
+    """Turn the hub's, the GPU's and bitsandbytes' errors, and transformers' wrong-kind-of-model
+    error, into one message that names the fix. A stand-in folder that fails to load is marked
+    for one rebuild (`StandInSetAside`: load again)."""
     try:
         yield
     except TutorialError:
         raise
-    except hub_errors.GatedRepoError as error:
-        raise TutorialError(
-            f"{source} is gated: accept its license on https://huggingface.co/{source} and log in "
-            "(Colab: add an HF_TOKEN secret; elsewhere: `hf auth login`)."
-        ) from error
-    except hub_errors.RepositoryNotFoundError as error:
-        raise TutorialError(not_found_message(source)) from error
-    except (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled) as error:
-        raise TutorialError(offline_message(source)) from error
-    except torch.cuda.OutOfMemoryError as error:
-        raise TutorialError(
-            f"The GPU ran out of memory loading {choice.name}. Restart the kernel to free it, then "
-            "use a smaller choice: BLLOSSOM_MODEL=8b:4bit (needs bitsandbytes) or BLLOSSOM_MODEL=3b."
-        ) from error
-    except ImportError as error:
-        if "bitsandbytes" in str(error):
-            raise TutorialError("4-bit loading needs bitsandbytes: pip install bitsandbytes, then "
-                                "restart the kernel.") from error
-        raise
-    except OSError as error:  # transformers re-raises most hub problems as OSError
-        text = str(error)
-        if "safetensors" in text:
-            raise TutorialError(f"'{source}' has no safetensors weights; this tutorial loads "
-                                "safetensors only (pickled .bin files can run code).") from error
-        if "couldn't connect" in text or "offline" in text.lower():
-            raise TutorialError(offline_message(source)) from error
-        if "not a valid model identifier" in text:
-            raise TutorialError(not_found_message(source)) from error
-        raise TutorialError(f"Could not load '{source}': {text}".splitlines()[0]) from error
+    except Exception as error:
+        explained = _explained(choice, error)
+        if explained is None:
+            raise
+        raise explained from error
+
+
+def _load_with_one_rebuild(choice: ModelChoice, load):
+    """`load(source)` inside `explained_load_errors`; a stand-in that fails to load is rebuilt
+    once and loaded again (a second failure names the folder to delete)."""
+    try:
+        with explained_load_errors(choice):
+            return load(source_of(choice))
+    except StandInSetAside:
+        with explained_load_errors(choice):
+            return load(source_of(choice))
 
 
 def _hub_model_without_hub(choice: ModelChoice) -> bool:
@@ -130,11 +223,15 @@ def load_model(choice: ModelChoice | None = None):
 
     choice = choice or pick_model()
     if choice.entry is not None and choice.entry.kind != "text":
-        raise TutorialError(f"{choice.name} is a vision model; load it with helpers.load_vision_model.")
-    with explained_load_errors(choice):
-        source = source_of(choice)
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=_hub_model_without_hub(choice))
-        model = AutoModelForCausalLM.from_pretrained(source, **load_options(choice))
+        raise TutorialError(vision_only_message(choice))
+
+    def load(source):
+        check_is_text(choice, source)
+        local_only = _hub_model_without_hub(choice)
+        return AutoModelForCausalLM.from_pretrained(source, **load_options(choice)), \
+            AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+
+    model, tokenizer = _load_with_one_rebuild(choice, load)
     model.eval()
     return model, tokenizer
 
@@ -156,24 +253,28 @@ def about_model(choice: ModelChoice) -> str:
     return text
 
 
-def vision_model_names() -> list[str]:
-    return [name for name, entry in CATALOG.items() if entry.kind == "vision"]
+def check_is_text(choice: ModelChoice, source: str) -> None:
+    """Raise a TutorialError if the folder or hub id of a non-catalog choice holds a vision model
+    (AutoModelForCausalLM would load Mllama's text half alone, or fail with a hundred class names)."""
+    if choice.entry is not None:
+        return  # the catalog says what it is
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source, local_files_only=_hub_model_without_hub(choice))
+    if getattr(config, "vision_config", None) is not None:
+        raise TutorialError(vision_only_message(choice, type(config).__name__))
 
 
 def check_can_see(choice: ModelChoice, source: str | None = None) -> None:
     """Raise a TutorialError if `choice` is a text-only model (it would fail on a picture)."""
-    names = ", ".join(vision_model_names())
     if choice.entry is not None and choice.entry.kind != "vision":
-        raise TutorialError(f"{choice.name} is a text-only model: it cannot read pictures. Use a vision "
-                            f"model ({names}), e.g. helpers.pick_model(kind='vision') or "
-                            "BLLOSSOM_VISION_MODEL=aica-5b.")
+        raise TutorialError(text_only_message(choice))
     if source is not None:
         from transformers import AutoConfig
 
         config = AutoConfig.from_pretrained(source, local_files_only=_hub_model_without_hub(choice))
         if getattr(config, "vision_config", None) is None:
-            raise TutorialError(f"{choice.name} ({type(config).__name__}) is a text-only model: it cannot "
-                                f"read pictures. Use a vision model ({names}).")
+            raise TutorialError(text_only_message(choice, type(config).__name__))
 
 
 def ensure_chat_template(processor) -> None:
@@ -191,11 +292,14 @@ def load_vision_model(choice: ModelChoice | None = None):
 
     choice = choice or pick_model(kind="vision")
     check_can_see(choice)
-    with explained_load_errors(choice):
-        source = source_of(choice)
+
+    def load(source):
         check_can_see(choice, source)
-        processor = AutoProcessor.from_pretrained(source, local_files_only=_hub_model_without_hub(choice))
-        model = AutoModelForImageTextToText.from_pretrained(source, **load_options(choice))
+        local_only = _hub_model_without_hub(choice)
+        return AutoModelForImageTextToText.from_pretrained(source, **load_options(choice)), \
+            AutoProcessor.from_pretrained(source, local_files_only=local_only)
+
+    model, processor = _load_with_one_rebuild(choice, load)
     ensure_chat_template(processor)
     model.eval()
     return model, processor
