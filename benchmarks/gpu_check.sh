@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run every notebook's code on a CUDA GPU with the offline stand-ins, the way CI runs them on a
 # CPU: first as pick_model chooses (bf16 where compute capability >= 8, fp16 below), then the
-# text notebooks with Bllossom-tiny loaded in 4-bit (needs bitsandbytes), and the vision notebook
-# on the Mllama stand-in too. Prints one line per run
+# text notebooks with Bllossom-tiny loaded in 4-bit (needs bitsandbytes; for notebook 06 that is
+# QLoRA: LoRA adapters over a 4-bit base), and the vision notebook on the Mllama stand-in too. Prints one line per run
 # and keeps each log.    Usage: bash benchmarks/gpu_check.sh [LOG_FOLDER]
 set -u
 logs=${1:-/tmp/gpu-check}
@@ -33,7 +33,7 @@ run() {  # run LABEL NOTEBOOK [VAR=VALUE ...]: one notebook as a script, its log
 for notebook in notebooks/[0-9][0-9]_*.py; do
   run "$(basename "$notebook" .py)-as-chosen" "$notebook" &
 done
-for notebook in notebooks/0[1-4]_*.py; do
+for notebook in notebooks/0[1-4]_*.py notebooks/06_*.py; do
   run "$(basename "$notebook" .py)-4bit" "$notebook" BLLOSSOM_MODEL=tiny:4bit &
 done
 run "05_vision-mllama" notebooks/05_vision.py BLLOSSOM_MODEL=tiny-mllama &

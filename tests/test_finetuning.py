@@ -233,7 +233,7 @@ def trained(stand_in, tmp_path_factory):
                             "chosen": [{"role": "assistant", "content": p["chosen"]}],
                             "rejected": [{"role": "assistant", "content": p["rejected"]}]}
     dpo = DPOTrainer(model=sft_merged, args=DPOConfig(output_dir=str(out / "dpo"), beta=0.1,
-                                                     max_steps=plan.dpo_steps,
+                                                     max_steps=6,
                                                      learning_rate=plan.dpo_learning_rate, **common),
                      train_dataset=Dataset.from_list([preference(p) for p in pairs_train]),
                      processing_class=tokenizer, peft_config=_lora(r=plan.rank, lora_alpha=2 * plan.rank))

@@ -158,7 +158,7 @@ def training_plan(choice: ModelChoice, facts: RuntimeFacts, config, four_bit: bo
         why = f"LoRA on the {choice.dtype} model ({memory['total']:.2f} GB of {device_gb:.0f} GB)"
     if small:
         why += "; a stand-in: small batches at a high learning rate, few DPO steps"
-        sft_epochs, sft_lr, dpo_steps, dpo_lr = 2, 1e-2, 12, 2e-3
+        sft_epochs, sft_lr, dpo_steps, dpo_lr = 4, 1e-2, 12, 2e-3
     else:
         why += "; a real Bllossom: 3 epochs at 2e-4 (the QLoRA paper's rate)"
         sft_epochs, sft_lr, dpo_steps, dpo_lr = 3, 2e-4, 30, 5e-5
