@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run every notebook's code on a CUDA GPU with the offline stand-ins, the way CI runs them on a
 # CPU: first as pick_model chooses (bf16 where compute capability >= 8, fp16 below), then the
-# text notebooks with Bllossom-tiny loaded in 4-bit (needs bitsandbytes), and the vision notebook
-# on the Mllama stand-in too. Then one multi-device placement: Bllossom-tiny spread over GPU 0 and
+# text notebooks with Bllossom-tiny loaded in 4-bit (needs bitsandbytes; for notebook 06 that is
+# QLoRA: LoRA adapters over a 4-bit base), and the vision notebook on the Mllama stand-in too. Then one multi-device placement: Bllossom-tiny spread over GPU 0 and
 # the CPU by accelerate (device_map="auto" with a max_memory that holds the embeddings and one layer
 # on the GPU), checked against the planned map and against the same model on the CPU alone.
 # Notebook 07 (serving) runs last and alone, because vLLM claims most of the GPU's memory: where vllm
@@ -38,7 +38,7 @@ for notebook in notebooks/[0-9][0-9]_*.py; do
   case $notebook in *07_serving*) continue ;; esac  # runs alone below
   run "$(basename "$notebook" .py)-as-chosen" "$notebook" &
 done
-for notebook in notebooks/0[1-4]_*.py; do
+for notebook in notebooks/0[1-4]_*.py notebooks/06_*.py; do
   run "$(basename "$notebook" .py)-4bit" "$notebook" BLLOSSOM_MODEL=tiny:4bit &
 done
 run "05_vision-mllama" notebooks/05_vision.py BLLOSSOM_VISION_MODEL=tiny-mllama &

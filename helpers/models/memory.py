@@ -89,3 +89,77 @@ def estimate_model_memory_gb(config, precision: str) -> float:
     """Predicted weight memory of a Llama model from its config, before or after loading."""
     embedding = config.vocab_size * config.hidden_size * (1 if config.tie_word_embeddings else 2)
     return estimate_memory_gb(llama_parameter_count(config) / 1e9, precision, embedding / 1e9)
+
+
+# Architecture numbers from the config.json of the hub models, so training memory can be estimated
+# for a model this machine has never loaded (the 3B ties its input and output embeddings).
+REFERENCE_ARCHITECTURES = {
+    "8b": dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+               num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=False),
+    "3b": dict(vocab_size=128256, hidden_size=3072, intermediate_size=8192, num_hidden_layers=28,
+               num_attention_heads=24, num_key_value_heads=8, tie_word_embeddings=True),
+}
+ACTIVATION_BYTES_PER_TOKEN_PER_HIDDEN = 34  # per layer, 16-bit, fused attention (Korthikanti et al. 2022)
+LOGIT_TILE = (4096, 32768)  # trl scores the vocabulary in tiles of this many tokens x vocabulary columns
+
+
+def _get(config, name):
+    return config[name] if isinstance(config, dict) else getattr(config, name)
+
+
+def module_shapes(config) -> dict[str, tuple[int, int]]:
+    """(in, out) features of each linear layer in one Llama decoder layer."""
+    h, inter = _get(config, "hidden_size"), _get(config, "intermediate_size")
+    heads, kv = _get(config, "num_attention_heads"), _get(config, "num_key_value_heads")
+    head_dim = h // heads
+    return {"q_proj": (h, heads * head_dim), "k_proj": (h, kv * head_dim), "v_proj": (h, kv * head_dim),
+            "o_proj": (heads * head_dim, h), "gate_proj": (h, inter), "up_proj": (h, inter), "down_proj": (inter, h)}
+
+
+def lora_parameter_count(config, rank: int, target_modules) -> int:
+    """Parameters a LoRA adapter of this rank adds: A (rank x in) plus B (out x rank) per targeted layer."""
+    shapes = module_shapes(config)
+    per_layer = sum((shapes[name][0] + shapes[name][1]) * rank for name in target_modules if name in shapes)
+    return per_layer * _get(config, "num_hidden_layers")
+
+
+def estimate_training_memory_gb(config, precision: str, rank: int, target_modules, batch_size: int,
+                                max_length: int, gradient_checkpointing: bool, extra_trainable: int = 0) -> dict:
+    """GPU (or CPU) memory for LoRA/QLoRA training, in GB, part by part, before anything is loaded.
+
+    - weights: the frozen base in `precision` ("4bit" for QLoRA, else a dtype);
+    - adapters: LoRA parameters (plus `extra_trainable`, e.g. a trained output layer) with their gradients;
+    - optimizer: AdamW keeps two fp32 numbers for every trainable parameter;
+    - activations: 34 bytes per token per hidden unit per layer in 16 bit (Korthikanti et al. 2022,
+      "Reducing Activation Recomputation in Large Transformer Models", with fused attention), or only each
+      layer's input when gradient checkpointing recomputes the rest, plus one tile of output-layer logits.
+    """
+    h, layers, vocab = _get(config, "hidden_size"), _get(config, "num_hidden_layers"), _get(config, "vocab_size")
+    parameters = llama_parameter_count(_AsConfig(config))
+    embedding = vocab * h * (1 if _get(config, "tie_word_embeddings") else 2)
+    weights = estimate_memory_gb(parameters / 1e9, precision, embedding / 1e9)
+    trainable = lora_parameter_count(config, rank, target_modules) + extra_trainable
+    tokens = batch_size * max_length
+    if gradient_checkpointing:
+        per_token = (2 * layers + ACTIVATION_BYTES_PER_TOKEN_PER_HIDDEN) * h
+    else:
+        per_token = ACTIVATION_BYTES_PER_TOKEN_PER_HIDDEN * h * layers
+    logits = min(tokens, LOGIT_TILE[0]) * min(vocab, LOGIT_TILE[1]) * 4 * 2
+    parts = {"weights": weights,
+             "adapters + gradients": trainable * 8 / 1e9,
+             "optimizer state": trainable * 8 / 1e9,
+             "activations": (tokens * per_token + logits) / 1e9}
+    parts["total"] = sum(parts.values())
+    return {name: round(value, 3) for name, value in parts.items()} | {"trainable parameters": trainable}
+
+
+class _AsConfig:
+    """Attribute access over a dict of architecture numbers, for `llama_parameter_count`."""
+
+    def __init__(self, config):
+        self._config = config
+
+    def __getattr__(self, name):
+        if name == "head_dim":
+            return None
+        return _get(self._config, name)

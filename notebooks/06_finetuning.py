@@ -1,0 +1,485 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Make Bllossom your own: LoRA instruction tuning and DPO · LoRA 인스트럭션 튜닝과 DPO
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/06_finetuning.ipynb)
+#
+# Bllossom's model card names the steps that turned Llama-3 into a Korean assistant; two of them are
+# instruction tuning and preference tuning with human feedback (DPO). Here you do both, on data the
+# base model cannot know: the questions and answers of *Café Solbaram* (카페 솔바람), a made-up café
+# in Jeonju, written for this project in Korean and English.
+#
+# **What you will learn**
+# - how a LoRA adapter trains a few million numbers instead of billions: `peft`'s `LoraConfig`,
+#   which layers it targets and why, how many parameters train, the adapter's size on disk;
+# - instruction tuning (SFT) with `trl`'s `SFTTrainer` and the chat template, measured on
+#   *held-out, paraphrased* questions: loss and the share of answers that carry the right fact;
+# - preference tuning with `trl`'s `DPOTrainer`: polite 존댓말 chosen over 반말, measured as held-out
+#   preference accuracy, reward margins and the share of sampled replies in 존댓말;
+# - merging the adapter (`merge_and_unload`), saving, reloading and checking that nothing changed;
+# - on a GPU, the same cells as QLoRA (a 4-bit base), with a training-memory estimate first.
+#
+# **배울 내용**
+# - LoRA 어댑터가 수십억 개가 아니라 수백만 개의 숫자만 학습하는 방법: `peft`의 `LoraConfig`, 어떤 층을 왜
+#   고르는지, 학습되는 파라미터 수, 디스크에 저장된 어댑터 크기
+# - `trl`의 `SFTTrainer`와 채팅 템플릿으로 하는 인스트럭션 튜닝(SFT), 그리고 *학습에 쓰지 않은, 다르게 바꿔
+#   쓴* 질문으로 잰 손실과 올바른 사실을 담은 답의 비율
+# - `trl`의 `DPOTrainer`로 하는 선호 학습: 반말보다 존댓말을 고르도록 학습하고, 평가용 선호 정확도·보상
+#   차이·존댓말로 답한 비율로 측정하기
+# - 어댑터 병합(`merge_and_unload`), 저장, 다시 불러오기, 결과가 그대로인지 확인하기
+# - GPU에서는 같은 셀이 QLoRA(4비트 기반 모델)로 실행되고, 학습 전에 학습 메모리를 먼저 추정합니다
+#
+# **Hardware · 하드웨어**: any machine. On a CPU (or offline) the cells fine-tune *Bllossom-tiny*
+# (a few minutes on one core); on a free Colab T4 they QLoRA-tune the 3B, and on 24 GB or more the 8B.
+# 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 *Bllossom-tiny*를 학습하고(코어 하나로 몇 분),
+# 무료 Colab T4에서는 3B를, 24 GB 이상 GPU에서는 8B를 QLoRA로 학습합니다.
+
+# %% [markdown]
+# **Setup.** On Colab this installs the tutorial's small `helpers` package (with `peft` and `trl`);
+# locally it comes from `pip install -e .` (see the README). Then a short report says what machine we are on.
+#
+# **준비.** Colab에서는 이 튜토리얼의 `helpers` 패키지(`peft`, `trl` 포함)를 설치하고, 로컬에서는
+# `pip install -e .`로 설치된 것을 씁니다. 이어서 지금 어떤 컴퓨터에서 실행 중인지 짧게 보여 줍니다.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
+    import subprocess
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],
+                   check=True)
+import helpers
+
+facts = helpers.environment_report()
+
+# %% [markdown]
+# ## 1. A plan for this machine · 이 컴퓨터에 맞는 학습 계획
+#
+# `pick_model` chooses the model as in every lesson. Training needs more memory than chatting: besides
+# the weights it keeps the adapters, their gradients, the optimizer's two numbers per trained parameter,
+# and the activations of a batch. The plan estimates each part *before* anything is loaded, and picks
+# QLoRA (a frozen 4-bit base) when 16-bit weights would leave too little room. It also sets the
+# epochs and batch size for this hardware.
+#
+# 모델은 다른 수업처럼 `pick_model`이 고릅니다. 학습은 대화보다 메모리가 더 듭니다. 가중치 말고도 어댑터와
+# 그 기울기, 학습되는 파라미터마다 옵티마이저가 쥐는 숫자 두 개, 배치의 활성값이 필요합니다. 학습 계획은
+# 모델을 불러오기 *전에* 각 부분을 추정하고, 16비트 가중치로는 여유가 부족하면 QLoRA(고정된 4비트 기반
+# 모델)를 고릅니다. 에폭 수와 배치 크기도 이 하드웨어에 맞게 정합니다.
+
+# %%
+from helpers.lessons import finetuning
+
+choice = helpers.pick_model()
+plan = finetuning.plan_for_this_machine(choice, facts)
+print(plan.reason)
+helpers.show_table(plan.rows())
+
+# %% [markdown]
+# The estimate, part by part, against this machine's memory (the GPU's, or the RAM on a CPU).
+#
+# 추정치를 부분별로 나누어 이 컴퓨터의 메모리(GPU 메모리, CPU라면 RAM)와 비교합니다.
+
+# %%
+finetuning.plot_training_memory(plan, plan.choice.name);
+
+# %% [markdown]
+# The same estimate for the real models on the GPUs learners bring: the 3B on a free T4 and the 8B on
+# a 24 GB card, each with the plan this notebook would choose there.
+#
+# 학습자가 흔히 쓰는 GPU에서 실제 모델을 학습할 때의 추정치입니다. 무료 T4의 3B, 24 GB 카드의 8B를, 그곳에서
+# 이 노트북이 고를 계획으로 계산했습니다.
+
+# %%
+reference_plans = finetuning.reference_plans()
+helpers.show_table([{"model on GPU": label, "QLoRA": p.four_bit, **{k: v for k, v in p.memory.items()},
+                     "GPU GB": p.device_memory_gb} for label, p in reference_plans.items()])
+
+# %% [markdown]
+# **Check yourself.** On both reference GPUs the plan fits, and it needs 4-bit weights to do so.
+#
+# **확인해 보기.** 두 기준 GPU 모두에서 계획이 메모리에 들어가고, 그러려면 4비트 가중치가 필요합니다.
+
+# %%
+for label, reference in reference_plans.items():
+    assert reference.four_bit and reference.memory["total"] < reference.device_memory_gb, label
+assert plan.memory["total"] < plan.device_memory_gb
+print("Both reference plans are QLoRA and fit their GPU.")
+
+# %% [markdown]
+# Now load the model the plan names: on a small GPU that is the 4-bit version of `pick_model`'s choice.
+#
+# 이제 계획이 정한 모델을 불러옵니다. 작은 GPU라면 `pick_model`이 고른 모델의 4비트 버전입니다.
+
+# %%
+from transformers import set_seed
+
+set_seed(0)
+model, tokenizer = helpers.load_model(plan.choice)
+print(helpers.about_model(plan.choice))
+
+# %% [markdown]
+# ## 2. The café's data · 카페 데이터
+#
+# 168 question-answer pairs about 28 facts of the café (hours, prices, rules), in Korean and English.
+# Each fact has four training questions and two *held-out* ones (one per language) that are worded
+# differently, so the measurement asks whether the model learned the fact, not the sentence.
+# The loader checks every row and names the line and field when one is missing or empty.
+#
+# 카페의 사실 28가지(영업시간, 가격, 규칙)에 관한 질문-답변 168쌍이 한국어와 영어로 있습니다. 사실마다 학습용
+# 질문 네 개와, 다르게 바꿔 쓴 *평가용* 질문 두 개(언어마다 하나)가 있어서, 모델이 문장이 아니라 사실을
+# 배웠는지를 잽니다. 불러오는 함수는 모든 행을 검사하고, 빠지거나 빈 필드가 있으면 줄 번호와 필드 이름을
+# 알려 줍니다.
+
+# %%
+instructions = finetuning.load_instructions()
+print({split: len(rows) for split, rows in instructions.items()})
+helpers.show_table([{k: row[k] for k in ("split", "lang", "question", "answer")}
+                    for row in instructions["train"][:2] + instructions["held_out"][:1]])
+
+# %% [markdown]
+# `trl` reads *conversational prompt-completion* rows: the user turn is the prompt, the assistant
+# turn the completion. The trainer applies the model's chat template and computes the loss on the
+# completion only, so the model learns to answer, not to ask.
+#
+# `trl`은 *대화형 프롬프트-완성* 형식을 읽습니다. 사용자 발화가 프롬프트, 어시스턴트 발화가 완성입니다.
+# 트레이너가 모델의 채팅 템플릿을 적용하고 손실은 완성 부분에만 계산하므로, 모델은 묻는 법이 아니라 답하는
+# 법을 배웁니다.
+
+# %%
+from datasets import Dataset
+
+
+def as_chat(row):
+    return {"prompt": [{"role": "user", "content": row["question"]}],
+            "completion": [{"role": "assistant", "content": row["answer"]}]}
+
+
+sft_train = Dataset.from_list([as_chat(row) for row in instructions["train"]])
+sft_held_out = Dataset.from_list([as_chat(row) for row in instructions["held_out"]])
+print(tokenizer.apply_chat_template(sft_train[0]["prompt"] + sft_train[0]["completion"], tokenize=False))
+
+# %% [markdown]
+# **Before training**: the share of held-out questions whose greedy answer carries the right fact
+# (its price, hour or name). The base model has never heard of Café Solbaram.
+#
+# **학습 전**: 평가용 질문에 대한 답(탐욕적 디코딩)이 올바른 사실(가격, 시간, 이름)을 담은 비율입니다.
+# 기반 모델은 카페 솔바람을 들어 본 적이 없습니다.
+
+# %%
+share_before, answers_before = finetuning.fact_share(model, tokenizer, instructions["held_out"])
+print(f"right fact before SFT: {share_before:.0%} of {len(answers_before)} held-out questions")
+helpers.show_table(answers_before[:3])
+
+# %% [markdown]
+# ## 3. Instruction tuning with LoRA · LoRA로 인스트럭션 튜닝
+#
+# LoRA freezes every weight matrix W and learns a low-rank change beside it: W + (alpha/r)·B·A, with
+# A of shape r × in and B of shape out × r. We put adapters on all seven linear layers of each decoder
+# block (attention q, k, v, o and the MLP's gate, up, down), which the QLoRA paper found works better
+# than attention alone. Rank r sets the adapter's width; `lora_alpha` = 2r is a common scale.
+#
+# One more question matters: can the model *write* the new words at all? An adapter changes what the
+# layers compute, not which tokens the output layer can score. A token whose output row is zero
+# always gets logit 0. A real Bllossom has a row for every token; Bllossom-tiny was trained with rows
+# only for its own corpus, so for it we also train the output layer (`modules_to_save`).
+#
+# LoRA는 모든 가중치 행렬 W를 고정하고, 그 옆에 낮은 랭크의 변화 W + (alpha/r)·B·A를 배웁니다. A는 r × 입력,
+# B는 출력 × r 크기입니다. 디코더 블록마다 일곱 개 선형층(어텐션의 q, k, v, o와 MLP의 gate, up, down)
+# 모두에 어댑터를 답니다. QLoRA 논문은 어텐션에만 다는 것보다 이 편이 낫다고 보고했습니다. 랭크 r은 어댑터의
+# 폭이고, `lora_alpha` = 2r은 흔히 쓰는 배율입니다.
+#
+# 하나 더 따져 볼 것이 있습니다. 모델이 새 단어를 *쓸 수나* 있을까요? 어댑터는 층이 계산하는 내용을 바꿀
+# 뿐, 출력층이 점수를 매길 수 있는 토큰을 바꾸지는 않습니다. 출력 행이 0인 토큰의 로짓은 언제나 0입니다.
+# 실제 블로썸은 모든 토큰에 행이 있지만, Bllossom-tiny는 자기 말뭉치의 토큰에만 행을 두고 학습했으므로
+# 출력층도 함께 학습합니다(`modules_to_save`).
+
+# %%
+from peft import LoraConfig
+
+unwritable = finetuning.tokens_without_output_rows(model, tokenizer, [row["answer"] for row in instructions["train"]])
+print(f"{len(unwritable)} answer tokens have no output row, e.g. {unwritable[:8]}")
+lora_config = LoraConfig(
+    r=plan.rank, lora_alpha=2 * plan.rank, lora_dropout=0.0, task_type="CAUSAL_LM",
+    target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    modules_to_save=["lm_head"] if unwritable else None,
+)
+
+# %% [markdown]
+# The training settings come from the plan; the rest are the choices of a small, quick run: no
+# checkpoints, a log line every step, a cosine schedule. `check_setup` catches the mistakes that
+# would otherwise surface as a traceback deep inside `peft` or `torch` (rank 0, a layer the model
+# lacks, a negative learning rate, a 4-bit model on the CPU).
+#
+# 학습 설정은 계획에서 가져오고, 나머지는 작고 빠른 실행을 위한 선택입니다. 체크포인트 없이, 매 스텝 기록하고,
+# 코사인 스케줄을 씁니다. `check_setup`은 그대로 두면 `peft`나 `torch` 깊은 곳에서 트레이스백으로 드러날
+# 실수(랭크 0, 모델에 없는 층, 음수 학습률, CPU에서의 4비트 모델)를 미리 잡습니다.
+
+# %%
+from trl import SFTConfig, SFTTrainer
+
+sft_args = SFTConfig(
+    output_dir="runs/06-sft", num_train_epochs=plan.sft_epochs, per_device_train_batch_size=plan.batch_size,
+    per_device_eval_batch_size=plan.batch_size, learning_rate=plan.sft_learning_rate, lr_scheduler_type="cosine",
+    max_length=plan.max_length, gradient_checkpointing=plan.gradient_checkpointing,
+    bf16=plan.bf16, fp16=plan.fp16, use_cpu=plan.use_cpu, logging_steps=1, save_strategy="no",
+    report_to=[], disable_tqdm=True, seed=0,
+)
+finetuning.check_setup(model, lora_config, sft_args)
+sft_trainer = SFTTrainer(model=model, args=sft_args, train_dataset=sft_train, eval_dataset=sft_held_out,
+                         processing_class=tokenizer, peft_config=lora_config)
+
+# %% [markdown]
+# How many numbers will train, against the whole model? (`peft` counts them.)
+#
+# 전체 모델에 비해 몇 개의 숫자가 학습될까요? (`peft`가 셉니다.)
+
+# %%
+trainable, total = sft_trainer.model.get_nb_trainable_parameters()
+print(f"trainable: {trainable:,} of {total:,} parameters ({trainable / total:.2%})")
+
+# %% [markdown]
+# Held-out loss before, the training itself, and held-out loss after. Every step scores all 128,256
+# tokens of the vocabulary at every position, which is most of the work on a CPU; the trainer reports
+# its own time.
+#
+# 학습 전 평가 손실, 학습, 학습 후 평가 손실입니다. 스텝마다 모든 위치에서 어휘 128,256개 전부에 점수를 매기며,
+# CPU에서는 이것이 일의 대부분입니다. 걸린 시간은 트레이너가 알려 줍니다.
+
+# %%
+loss_before = sft_trainer.evaluate()["eval_loss"]
+sft_result = sft_trainer.train()
+loss_after = sft_trainer.evaluate()["eval_loss"]
+print(f"held-out loss {loss_before:.2f} -> {loss_after:.2f}; {sft_result.global_step} steps in "
+      f"{sft_result.metrics['train_runtime']:.0f} s ({sft_result.metrics['train_steps_per_second']:.2f} steps/s)")
+
+# %% [markdown]
+# The loss curve: the training loss per step, with the held-out loss before and after.
+#
+# 손실 곡선: 스텝마다의 학습 손실과, 학습 전후의 평가 손실입니다.
+
+# %%
+finetuning.plot_loss_curve(sft_trainer.state.log_history, loss_before, loss_after);
+
+# %% [markdown]
+# The same held-out questions again. They were never trained on; their wording differs from every
+# training question.
+#
+# 같은 평가용 질문을 다시 묻습니다. 학습에 쓰지 않았고, 어느 학습 질문과도 표현이 다릅니다.
+
+# %%
+sft_model = sft_trainer.model
+share_after, answers_after = finetuning.fact_share(sft_model, tokenizer, instructions["held_out"])
+print(f"right fact: {share_before:.0%} before, {share_after:.0%} after SFT")
+helpers.show_table(answers_after[:6])
+
+# %% [markdown]
+# **Check yourself.** SFT lowered the held-out loss and raised the share of right facts; before, at
+# most one answer in ten was right.
+#
+# **확인해 보기.** SFT가 평가 손실을 낮추고 올바른 사실의 비율을 높였습니다. 학습 전에는 열에 하나 이하만
+# 맞았습니다.
+
+# %%
+assert loss_after < loss_before, (loss_before, loss_after)
+assert share_before <= 0.10 and share_after > share_before, (share_before, share_after)
+print(f"loss {loss_before:.2f} -> {loss_after:.2f}, right facts {share_before:.0%} -> {share_after:.0%}")
+
+# %% [markdown]
+# An adapter is saved on its own, without the frozen base: compare its size with the model's.
+#
+# 어댑터는 고정된 기반 모델 없이 따로 저장됩니다. 모델 크기와 비교해 봅니다.
+
+# %%
+sft_model.save_pretrained("runs/06-sft/adapter")
+adapter_mb = finetuning.adapter_megabytes("runs/06-sft/adapter")
+model_mb = sum(p.numel() * p.element_size() for p in sft_model.get_base_model().parameters()) / 1e6
+print(f"adapter on disk: {adapter_mb:.1f} MB; model weights in memory: {model_mb:,.0f} MB")
+
+# %% [markdown]
+# ## 4. Preference tuning with DPO · DPO로 선호 학습
+#
+# Look at the training answers again: whoever wrote them answered half the Korean questions in 반말
+# ("…열어.", "…이야."). SFT copies both styles. A café should answer customers in 존댓말, so we write
+# *preference pairs*: the same answer in 존댓말 (chosen) and in 반말 (rejected); in English, a polite
+# reply over a curt one. DPO (Direct Preference Optimization) raises the chosen reply's probability
+# relative to the rejected one, with no reward model and no sampling during training.
+#
+# 학습 답변을 다시 보면, 쓴 사람이 한국어 질문의 절반에 반말로 답했습니다("…열어.", "…이야."). SFT는 두 말투를
+# 모두 따라 합니다. 카페는 손님에게 존댓말로 답해야 하므로 *선호 쌍*을 씁니다. 같은 답을 존댓말로(선택),
+# 반말로(거절) 쓴 쌍이고, 영어는 공손한 답을 퉁명스러운 답보다 고릅니다. DPO(직접 선호 최적화)는 보상 모델도,
+# 학습 중 샘플링도 없이 선택된 답의 확률을 거절된 답보다 높입니다.
+
+# %%
+preferences = finetuning.load_preferences()
+print({split: len(rows) for split, rows in preferences.items()})
+helpers.show_table([{k: row[k] for k in ("lang", "prompt", "chosen", "rejected")}
+                    for row in preferences["held_out"][:2]])
+
+# %% [markdown]
+# DPO starts from the instruction-tuned model, as Bllossom's own DPO followed its instruction tuning.
+# We fold the SFT adapter into the weights (`merge_and_unload`, section 5 looks at it closely) so DPO
+# can put a fresh adapter on top.
+#
+# DPO는 인스트럭션 튜닝을 마친 모델에서 시작합니다. 블로썸도 인스트럭션 튜닝 뒤에 DPO를 했습니다. SFT 어댑터를
+# 가중치에 합쳐서(`merge_and_unload`, 5절에서 자세히 봅니다) DPO가 새 어댑터를 그 위에 얹을 수 있게 합니다.
+
+# %%
+sft_merged = sft_model.merge_and_unload()
+
+# %% [markdown]
+# **Before DPO**, on held-out pairs: how often is the chosen reply more likely than the rejected one,
+# and how many sampled Korean replies are in 존댓말?
+#
+# **DPO 전**, 평가용 쌍에서: 선택된 답이 거절된 답보다 확률이 높은 경우가 얼마나 되는지, 그리고 샘플링한
+# 한국어 답 가운데 존댓말이 얼마나 되는지 봅니다.
+
+# %%
+korean_prompts = [row["prompt"] for row in preferences["held_out"] if row["lang"] == "ko"]
+reference_table = finetuning.preference_table(sft_merged, tokenizer, preferences["held_out"])
+accuracy_before = finetuning.preference_accuracy(reference_table)
+polite_before = finetuning.polite_share(finetuning.sampled_replies(sft_merged, tokenizer, korean_prompts))
+print(f"held-out preference accuracy {accuracy_before:.0%}; sampled Korean replies in 존댓말 {polite_before:.0%}")
+
+# %% [markdown]
+# Two ideas carry DPO. The **reference model** is the model as it was before DPO (here the SFT model,
+# which `trl` gets by switching the new adapter off); DPO rewards the policy for how much *more* than
+# the reference it prefers chosen over rejected. **beta** sets how far the policy may move away from
+# the reference: a small beta lets it drift further for the same reward.
+#
+# DPO를 떠받치는 두 가지가 있습니다. **참조 모델**은 DPO 전의 모델(여기서는 SFT 모델이며, `trl`은 새 어댑터를
+# 꺼서 얻습니다)이고, DPO는 정책 모델이 참조 모델보다 선택된 답을 거절된 답보다 *얼마나 더* 선호하는지에 보상을
+# 줍니다. **beta**는 정책이 참조 모델에서 얼마나 멀어질 수 있는지를 정합니다. beta가 작을수록 같은 보상에도
+# 더 멀리 움직일 수 있습니다.
+
+# %%
+from trl import DPOConfig, DPOTrainer
+
+
+def as_preference(row):
+    return {"prompt": [{"role": "user", "content": row["prompt"]}],
+            "chosen": [{"role": "assistant", "content": row["chosen"]}],
+            "rejected": [{"role": "assistant", "content": row["rejected"]}]}
+
+
+dpo_train = Dataset.from_list([as_preference(row) for row in preferences["train"]])
+dpo_lora = LoraConfig(r=plan.rank, lora_alpha=2 * plan.rank, lora_dropout=0.0, task_type="CAUSAL_LM",
+                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+dpo_args = DPOConfig(
+    output_dir="runs/06-dpo", beta=0.1, max_steps=plan.dpo_steps, per_device_train_batch_size=plan.batch_size,
+    learning_rate=plan.dpo_learning_rate, lr_scheduler_type="cosine", max_length=plan.max_length,
+    gradient_checkpointing=plan.gradient_checkpointing, bf16=plan.bf16, fp16=plan.fp16, use_cpu=plan.use_cpu,
+    logging_steps=1, save_strategy="no", report_to=[], disable_tqdm=True, seed=0,
+)
+finetuning.check_setup(sft_merged, dpo_lora, dpo_args)
+dpo_trainer = DPOTrainer(model=sft_merged, args=dpo_args, train_dataset=dpo_train, processing_class=tokenizer,
+                         peft_config=dpo_lora)
+dpo_result = dpo_trainer.train()
+print(f"{dpo_result.global_step} DPO steps in {dpo_result.metrics['train_runtime']:.0f} s "
+      f"({dpo_result.metrics['train_steps_per_second']:.2f} steps/s)")
+
+# %% [markdown]
+# **After DPO**, on the same held-out pairs. The reward margin of a pair is beta times how much more
+# the policy than the reference prefers chosen over rejected; `disable_adapter()` gives back the reference.
+#
+# **DPO 후**, 같은 평가용 쌍에서 잽니다. 한 쌍의 보상 차이는 정책이 참조 모델보다 선택된 답을 거절된 답보다
+# 얼마나 더 선호하는지에 beta를 곱한 값입니다. `disable_adapter()`로 참조 모델을 되돌려 받습니다.
+
+# %%
+dpo_model = dpo_trainer.model
+policy_table = finetuning.preference_table(dpo_model, tokenizer, preferences["held_out"])
+accuracy_after = finetuning.preference_accuracy(policy_table)
+margins = finetuning.reward_margins(policy_table, reference_table, beta=dpo_args.beta)
+polite_after = finetuning.polite_share(finetuning.sampled_replies(dpo_model, tokenizer, korean_prompts))
+print(f"held-out preference accuracy {accuracy_before:.0%} -> {accuracy_after:.0%}; "
+      f"존댓말 in sampled replies {polite_before:.0%} -> {polite_after:.0%}")
+finetuning.plot_reward_margins(dpo_trainer.state.log_history, margins);
+
+# %% [markdown]
+# **Check yourself.** DPO raised the held-out preference accuracy, most held-out margins are positive,
+# and more sampled Korean replies are polite than before.
+#
+# **확인해 보기.** DPO가 평가용 선호 정확도를 높였고, 평가용 보상 차이 대부분이 양수이며, 샘플링한 한국어
+# 답 가운데 존댓말이 전보다 많습니다.
+
+# %%
+with dpo_model.disable_adapter():  # the reference model is the SFT model, as before DPO
+    reference_again = finetuning.preference_table(dpo_model, tokenizer, preferences["held_out"][:1])
+assert abs(reference_again[0]["chosen"] - reference_table[0]["chosen"]) < 1e-2
+assert accuracy_after > accuracy_before, (accuracy_before, accuracy_after)
+assert sum(m > 0 for m in margins) > len(margins) / 2
+assert polite_after >= polite_before, (polite_before, polite_after)
+print(f"preference accuracy {accuracy_before:.0%} -> {accuracy_after:.0%}, 존댓말 {polite_before:.0%} -> {polite_after:.0%}")
+
+# %% [markdown]
+# ## 5. Use the result · 결과 쓰기
+#
+# For serving, fold the adapter into the weights: `merge_and_unload` adds (alpha/r)·B·A to each W and
+# drops the adapter, so the model runs as fast as the base. First we record the adapter model's
+# logits on a few questions, then merge, save, reload with plain `AutoModelForCausalLM` (no `peft`
+# needed) and compare.
+#
+# 서비스할 때는 어댑터를 가중치에 합칩니다. `merge_and_unload`는 각 W에 (alpha/r)·B·A를 더하고 어댑터를
+# 없애므로 모델이 기반 모델만큼 빠르게 돕니다. 먼저 어댑터 모델이 몇 질문에 내는 로짓을 기록한 뒤, 병합하고
+# 저장하고, `peft` 없이 평범한 `AutoModelForCausalLM`으로 다시 불러와 비교합니다.
+
+# %%
+import torch
+from transformers import AutoModelForCausalLM
+
+questions = [row["question"] for row in instructions["held_out"][:4]]
+adapter_logits = finetuning.question_logits(dpo_model, tokenizer, questions)
+merged = dpo_model.merge_and_unload()
+merged.save_pretrained("runs/06-merged")
+tokenizer.save_pretrained("runs/06-merged")
+reloaded = AutoModelForCausalLM.from_pretrained("runs/06-merged", **helpers.load_options(plan.choice))
+reloaded_logits = finetuning.question_logits(reloaded, tokenizer, questions)
+difference = max((a - b).abs().max().item() for a, b in zip(adapter_logits, reloaded_logits))
+print(f"largest logit difference, adapter vs merged and reloaded: {difference:.2e}")
+
+# %% [markdown]
+# **Check yourself.** The reloaded merged model gives the adapter model's logits, up to rounding of
+# the weights' precision (4-bit bases round more: merging re-quantises the sum), and the same greedy next tokens.
+#
+# **확인해 보기.** 병합해서 다시 불러온 모델은 가중치 정밀도의 반올림 범위 안에서 어댑터 모델과 같은 로짓을
+# 내고(4비트 기반 모델은 병합할 때 다시 양자화하므로 오차가 더 큽니다), 탐욕적으로 고른 다음 토큰도 같습니다.
+
+# %%
+tolerance = finetuning.merge_tolerance(plan)
+assert difference < tolerance, (difference, tolerance)
+assert all(torch.equal(a.argmax(-1), b.argmax(-1)) for a, b in zip(adapter_logits, reloaded_logits))
+print(f"merged == adapter within {tolerance:g}")
+
+# %% [markdown]
+# Chat with the café's own assistant: questions it saw in no training set, in both languages.
+#
+# 카페 전용 어시스턴트와 대화해 봅니다. 어느 학습 데이터에도 없던 질문을 두 언어로 묻습니다.
+
+# %%
+for question in ["솔바람 커피 한 잔 얼마예요?", "솔바람에 차 몇 대 세울 수 있나요?", "Is Solbaram open on Tuesdays?"]:
+    print(f"Q: {question}\nA: {finetuning.answer(reloaded, tokenizer, question)}\n")
+
+# %% [markdown]
+# ## 6. What Bllossom did, and what differs here · 블로썸이 한 일과 이 규모의 차이
+#
+# Bllossom's card lists instruction tuning on data built for Korean language and culture, and human
+# feedback with DPO, applied to the whole 8B model over large instruction and preference sets. Here
+# the same two trainers run on about a hundred instructions and preference pairs, through an adapter of a
+# few million parameters, in minutes. That teaches the model a small closed world (one café) and a style,
+# not new general abilities; a tiny stand-in only repeats what it was shown. On a real Bllossom the
+# same cells run as QLoRA with the plan's 2e-4 learning rate and three epochs; expect a different
+# loss curve and check the held-out numbers above, not the training log.
+#
+# 블로썸의 모델 카드는 한국어와 한국 문화에 맞춰 만든 데이터로 한 인스트럭션 튜닝과 DPO를 이용한 사람 피드백
+# 학습을 적고 있으며, 이는 큰 인스트럭션·선호 데이터로 8B 모델 전체에 적용되었습니다. 여기서는 같은 두
+# 트레이너를 인스트럭션과 선호 쌍 백여 개로, 수백만 파라미터짜리 어댑터를 통해 몇 분 동안 돌립니다.
+# 그래서 모델은 작은 닫힌 세계(카페 하나)와 말투를 배울 뿐, 새로운 일반 능력을 얻지는 않습니다. 작은 대체
+# 모델은 본 것을 되풀이할 뿐입니다. 실제 블로썸에서는 같은 셀이 계획의 학습률 2e-4와 3 에폭으로 QLoRA 학습을
+# 합니다. 손실 곡선은 다를 것이니, 학습 기록이 아니라 위의 평가 수치를 확인하세요.
