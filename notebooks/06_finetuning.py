@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 06 · Make Bllossom your own: LoRA instruction tuning and DPO · LoRA 인스트럭션 튜닝과 DPO
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/06_finetuning.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/06_finetuning.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/bllossom-tutorials/bllossom-notebooks/blob/main/notebooks/06_finetuning.ipynb)
 #
 # Bllossom's model card names the steps that turned Llama-3 into a Korean assistant; two of them are
 # instruction tuning and preference tuning with human feedback (DPO). Here you do both, on data the
@@ -38,8 +38,12 @@
 #
 # **Hardware · 하드웨어**: any machine. On a CPU (or offline) the cells fine-tune *Bllossom-tiny*
 # (a few minutes on one core); on a free Colab T4 they QLoRA-tune the 3B, and on 24 GB or more the 8B.
+# Kaggle's two T4s train like a T4; on an Apple Silicon Mac the cells train in 16 bit on the GPU
+# (MPS), since bitsandbytes' 4-bit, and so QLoRA, needs CUDA.
 # 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 *Bllossom-tiny*를 학습하고(코어 하나로 몇 분),
 # 무료 Colab T4에서는 3B를, 24 GB 이상 GPU에서는 8B를 QLoRA로 학습합니다.
+# Kaggle의 T4 두 개는 T4처럼 학습하고, Apple Silicon Mac에서는 GPU(MPS)에서 16비트로 학습합니다.
+# bitsandbytes의 4비트, 곧 QLoRA는 CUDA가 필요하기 때문입니다.
 
 # %% [markdown]
 # **Setup.** On Colab this installs the tutorial's small `helpers` package (with `peft` and `trl`);
@@ -49,9 +53,10 @@
 # `pip install -e .`로 설치된 것을 씁니다. 이어서 지금 어떤 컴퓨터에서 실행 중인지 짧게 보여 줍니다.
 
 # %%
+import os
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install the helpers from the tutorial's repository
+if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:  # Colab or Kaggle: install the helpers
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "bllossom-tutorial[gpu] @ git+https://github.com/bllossom-tutorials/bllossom-notebooks"],
@@ -483,3 +488,63 @@ for question in ["솔바람 커피 한 잔 얼마예요?", "솔바람에 차 몇
 # 그래서 모델은 작은 닫힌 세계(카페 하나)와 말투를 배울 뿐, 새로운 일반 능력을 얻지는 않습니다. 작은 대체
 # 모델은 본 것을 되풀이할 뿐입니다. 실제 블로썸에서는 같은 셀이 계획의 학습률 2e-4와 3 에폭으로 QLoRA 학습을
 # 합니다. 손실 곡선은 다를 것이니, 학습 기록이 아니라 위의 평가 수치를 확인하세요.
+
+# %% [markdown]
+# ## Exercises · 연습 문제
+#
+# Each task has a cell for your answer (in the student copy it holds `...`) and a check cell that
+# runs your answer and replies: correct, or a hint that points at the idea. Easy first.
+#
+# 문제마다 답을 쓰는 셀(학생용 사본에는 `...`가 들어 있습니다)과, 답을 실행해 보고 정답인지 알려 주거나
+# 생각할 방향을 힌트로 주는 확인 셀이 있습니다. 쉬운 문제부터 시작합니다.
+
+# %%
+from helpers.lessons import exercises
+
+# %% [markdown]
+# **1.** LoRA adds two small matrices, A (r × in) and B (out × r), beside a linear layer. How many
+# parameters does a rank-16 adapter add to one 4,096 × 4,096 projection of the 8B?
+#
+# **1.** LoRA는 선형 층 옆에 작은 행렬 A(r × 입력)와 B(출력 × r)를 더합니다. 8B의 4,096 × 4,096 투영 하나에
+# 랭크 16 어댑터는 파라미터를 몇 개 더할까요?
+
+# %% tags=["solution"]
+# Exercise 1 · 문제 1
+lora_parameters = 16 * 4096 + 4096 * 16
+
+# %%
+# Check · 확인
+exercises.check_lora_parameters(lora_parameters, 4096, 4096, 16)
+
+# %% [markdown]
+# **2.** DPO's implicit reward of a reply is beta times how much more likely the trained model finds it
+# than the reference does (in log-probability). With beta = 0.1, the policy gives the chosen reply
+# -12.0 and the rejected one -15.0, the reference gives them -13.0 and -14.0. What is the reward margin
+# (chosen minus rejected)?
+#
+# **2.** DPO에서 답의 암묵적 보상은 beta에 "학습한 모델이 참조 모델보다 그 답을 얼마나 더 그럴듯하게 보는지"
+# (로그 확률)를 곱한 값입니다. beta = 0.1이고, 정책은 선택된 답에 -12.0, 거절된 답에 -15.0을, 참조 모델은
+# -13.0과 -14.0을 줍니다. 보상 차이(선택 빼기 거절)는 얼마일까요?
+
+# %% tags=["solution"]
+# Exercise 2 · 문제 2
+margin = 0.1 * ((-12.0 - -13.0) - (-15.0 - -14.0))
+
+# %%
+# Check · 확인
+exercises.check_dpo_margin(margin, 0.1, -12.0, -15.0, -13.0, -14.0)
+
+# %% [markdown]
+# **3.** (Stretch) QLoRA keeps the base in 4-bit. How many GB do the 8B's weights take that way? Use
+# `helpers.estimate_memory_gb`, which knows that embeddings and the output layer stay in 16 bit.
+#
+# **3.** (도전) QLoRA는 바탕 모델을 4비트로 둡니다. 그러면 8B의 가중치는 몇 GB일까요? 임베딩과 출력 층은
+# 16비트로 남는다는 것을 아는 `helpers.estimate_memory_gb`를 쓰세요.
+
+# %% tags=["solution"]
+# Exercise 3 · 문제 3
+qlora_weights_gb = helpers.estimate_memory_gb(helpers.CATALOG["8b"], "4bit")
+
+# %%
+# Check · 확인
+exercises.check_four_bit_weights(qlora_weights_gb, "8b")

@@ -201,3 +201,26 @@ def test_vllm_command():
                                          f"vllm serve {hub_id} --pipeline-parallel-size 4", hub_id, 4)
     assert "127.0.0.1" in rejected(exercises.check_vllm_command,
                                    f"vllm serve {hub_id} --tensor-parallel-size 4 --host 0.0.0.0", hub_id, 4)
+
+
+def test_lora_parameters():
+    assert exercises.check_lora_parameters(16 * 4096 * 2, 4096, 4096, 16)
+    rejected(exercises.check_lora_parameters, ..., 4096, 4096, 16)
+    assert "layer itself" in rejected(exercises.check_lora_parameters, 4096 * 4096, 4096, 4096, 16)
+    assert "both matrices" in rejected(exercises.check_lora_parameters, 16 * 4096, 4096, 4096, 16)
+
+
+def test_dpo_margin():
+    assert exercises.check_dpo_margin(0.2, 0.1, -12.0, -15.0, -13.0, -14.0)
+    rejected(exercises.check_dpo_margin, ..., 0.1, -12.0, -15.0, -13.0, -14.0)
+    assert "reference" in rejected(exercises.check_dpo_margin, 0.3, 0.1, -12.0, -15.0, -13.0, -14.0)
+    assert "beta" in rejected(exercises.check_dpo_margin, 2.0, 0.1, -12.0, -15.0, -13.0, -14.0)
+
+
+def test_four_bit_weights():
+    from helpers import estimate_memory_gb
+
+    assert exercises.check_four_bit_weights(estimate_memory_gb(CATALOG["8b"], "4bit"), "8b")
+    rejected(exercises.check_four_bit_weights, ..., "8b")
+    assert "16 bit" in rejected(exercises.check_four_bit_weights, CATALOG["8b"].params_billion / 2, "8b")
+    assert "estimate_memory_gb" in rejected(exercises.check_four_bit_weights, 16.06, "8b")

@@ -289,6 +289,56 @@ def check_names_the_colour(reply: str, colour_en: str, colour_ko: str) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------
+# 06 · Fine-tuning
+
+
+def check_lora_parameters(answer, in_features: int, out_features: int, rank: int) -> bool:
+    """06.1: parameters a rank-`rank` LoRA adapter adds to one in x out linear layer."""
+    value = _number(answer, "The parameter count")
+    truth = rank * (in_features + out_features)
+    if value == truth:
+        return _correct(f"{truth:,} against {in_features * out_features:,} in the layer itself "
+                        f"({truth / (in_features * out_features):.2%})")
+    if value == in_features * out_features:
+        raise _hint("that is the layer itself; the adapter is two thin matrices",
+                    "그것은 층 자체입니다. 어댑터는 얇은 행렬 두 개입니다")
+    if value == rank * in_features or value == rank * out_features:
+        raise _hint("count both matrices, A and B", "A와 B 두 행렬을 모두 세세요")
+    raise _hint("add the sizes of A (rank x in) and B (out x rank)",
+                "A(랭크 x 입력)와 B(출력 x 랭크)의 크기를 더하세요")
+
+
+def check_dpo_margin(answer, beta: float, policy_chosen: float, policy_rejected: float,
+                     reference_chosen: float, reference_rejected: float) -> bool:
+    """06.2: DPO's reward margin, beta x (chosen's log-ratio minus rejected's) against the reference."""
+    value = _number(answer, "The margin")
+    truth = beta * ((policy_chosen - reference_chosen) - (policy_rejected - reference_rejected))
+    if abs(value - truth) < 1e-6:
+        return _correct("positive: the trained model moved towards the chosen reply")
+    if abs(value - beta * (policy_chosen - policy_rejected)) < 1e-6:
+        raise _hint("compare with the reference model: rewards are log-ratios, not raw log-probabilities",
+                    "참조 모델과 비교하세요. 보상은 로그 확률 자체가 아니라 로그 비율입니다")
+    if abs(value - truth / beta) < 1e-6:
+        raise _hint("multiply by beta", "beta를 곱하세요")
+    raise _hint("reward = beta x (policy log-prob - reference log-prob); then chosen minus rejected",
+                "보상 = beta x (정책 로그 확률 - 참조 로그 확률), 그다음 선택 빼기 거절")
+
+
+def check_four_bit_weights(answer_gb, name: str = "8b") -> bool:
+    """06.3: the weights of catalog model `name` loaded in 4-bit (nf4), in GB."""
+    from ..models.memory import estimate_memory_gb
+
+    value = _number(answer_gb, "The memory")
+    truth = estimate_memory_gb(CATALOG[name], "4bit")
+    if abs(value - truth) <= 0.05 * truth:
+        return _correct(f"{truth:.2f} GB, against {CATALOG[name].bf16_gb} GB in bf16")
+    if abs(value - CATALOG[name].params_billion / 2) <= 0.05 * truth:
+        raise _hint("the embeddings and the output layer stay in 16 bit under 4-bit loading",
+                    "4비트로 불러와도 임베딩과 출력 층은 16비트로 남습니다")
+    raise _hint("ask helpers.estimate_memory_gb(entry, '4bit')", "helpers.estimate_memory_gb(entry, '4bit')를 쓰세요")
+
+
+# ----------------------------------------------------------------------------------------------
 # 07 · Serving
 
 
