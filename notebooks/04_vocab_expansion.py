@@ -728,3 +728,19 @@ kept_whole = next(
 # %%
 # Check · 확인
 exercises.check_word_kept_whole(kept_whole, llama3, expanded)
+
+# %% [markdown]
+# **3.** How many of Llama-3's tokens, special ones included, have a different id in the expanded
+# tokenizer? Compare the two vocabularies.
+#
+# **3.** Llama-3의 토큰 가운데(특수 토큰 포함) 확장된 토크나이저에서 id가 달라진 것은 몇 개일까요? 두 어휘를
+# 비교하세요.
+
+# %% tags=["solution"]
+# Exercise 3 · 문제 3
+expanded_vocab = expanded.get_vocab()
+moved_tokens = sum(expanded_vocab.get(token) != index for token, index in llama3.get_vocab().items())
+
+# %%
+# Check · 확인
+exercises.check_old_ids_kept(moved_tokens, llama3, expanded)

@@ -564,3 +564,22 @@ colour_reply = ask("What colour is the shape?", green_triangle)
 # %%
 # Check · 확인
 exercises.check_names_the_colour(colour_reply, "green", "초록")
+
+# %% [markdown]
+# **3.** A picture three tiles wide and one tile tall: into how many rows and columns of tiles does
+# the processor cut it? Build its inputs, then read the grid.
+#
+# **3.** 가로로 타일 세 개, 세로로 타일 하나 크기인 그림을 프로세서는 타일 몇 행 몇 열로 자를까요? 입력을
+# 만든 뒤 격자를 읽어 보세요.
+
+# %% tags=["solution"]
+# Exercise 3 · 문제 3
+wide_inputs = processor.apply_chat_template(
+    [{"role": "user", "content": [{"type": "image", "image": pictures["shape_scene"].resize((3 * tile, tile))},
+                                  {"type": "text", "text": "?"}]}],
+    add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+wide_grid = vision.image_reading(model, processor, wide_inputs)["tiles"]
+
+# %%
+# Check · 확인
+exercises.check_tile_grid(wide_grid, model, processor, wide_inputs)

@@ -145,14 +145,18 @@ def test_tokens_per_character():
     assert "spaces" in rejected(exercises.check_tokens_per_character, tokens / len(text), tokenizer, text)
 
 
-def test_word_kept_whole():
-    base = load_llama3_tokenizer()
+def _small_korean_bpe(base):
     corpus = ["블로썸 블로썸 블로썸 냉면집 냉면집 냉면집 서울과학기술대학교"] * 20
     korean_bpe = Tokenizer(models.BPE())  # trained as in notebook 04
     korean_bpe.pre_tokenizer = base.backend_tokenizer.pre_tokenizer
     korean_bpe.train_from_iterator(corpus, trainers.BpeTrainer(
         vocab_size=400, min_frequency=2, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    expanded = append_korean_tokens(base, korean_bpe, len(base) + 64)
+    return korean_bpe
+
+
+def test_word_kept_whole():
+    base = load_llama3_tokenizer()
+    expanded = append_korean_tokens(base, _small_korean_bpe(base), len(base) + 64)
     kept = [w for w in ("블로썸", "냉면집") if len(expanded.encode(w, add_special_tokens=False)) == 1
             and exercises.check_word_kept_whole(w, base, expanded)]
     assert kept, "at least one corpus word is a byte-split word kept whole after expansion"
@@ -224,3 +228,23 @@ def test_four_bit_weights():
     rejected(exercises.check_four_bit_weights, ..., "8b")
     assert "16 bit" in rejected(exercises.check_four_bit_weights, CATALOG["8b"].params_billion / 2, "8b")
     assert "estimate_memory_gb" in rejected(exercises.check_four_bit_weights, 16.06, "8b")
+
+
+def test_old_ids_kept():
+    base = load_llama3_tokenizer()
+    bpe = _small_korean_bpe(base)
+    expanded = append_korean_tokens(base, bpe, len(base) + 64)
+    assert exercises.check_old_ids_kept(0, base, expanded)
+    rejected(exercises.check_old_ids_kept, ..., base, expanded)
+    assert "added" in rejected(exercises.check_old_ids_kept, len(expanded) - len(base), base, expanded)
+
+
+def test_tile_grid(monkeypatch):
+    import helpers.lessons.vision as vision
+
+    monkeypatch.setattr(vision, "image_reading", lambda model, processor, inputs: {"tiles": "1 x 3"})
+    assert exercises.check_tile_grid("1 x 3", None, None, None)
+    assert exercises.check_tile_grid((1, 3), None, None, None)
+    rejected(exercises.check_tile_grid, ..., None, None, None)
+    assert "rows first" in rejected(exercises.check_tile_grid, "3 x 1", None, None, None)
+    assert "grid" in rejected(exercises.check_tile_grid, "2 x 2", None, None, None)

@@ -263,6 +263,21 @@ def check_word_kept_whole(word, base_tokenizer, expanded_tokenizer) -> bool:
     return _correct(f"{len(base)} pieces before, 1 token after")
 
 
+def check_old_ids_kept(moved, base_tokenizer, expanded_tokenizer) -> bool:
+    """04.3: how many of Llama-3's tokens (special ones included) have another id after the expansion."""
+    value = _number(moved, "The count")
+    old, new = base_tokenizer.get_vocab(), expanded_tokenizer.get_vocab()
+    truth = sum(new.get(token) != index for token, index in old.items())
+    if value == truth:
+        return _correct("every old token keeps its id, so the old embedding rows still mean the same"
+                        if truth == 0 else f"{truth} tokens moved")
+    if value == len(new) - len(old):
+        raise _hint("that is how many tokens were added; count old tokens whose id changed",
+                    "그것은 더해진 토큰 수입니다. id가 바뀐 옛 토큰을 세세요")
+    raise _hint("compare get_vocab() of both tokenizers, token by token",
+                "두 토크나이저의 get_vocab()을 토큰마다 비교하세요")
+
+
 # ----------------------------------------------------------------------------------------------
 # 05 · Vision
 
@@ -275,6 +290,25 @@ def check_image_tokens(answer, inputs, image_token_id: int) -> bool:
         return _correct(f"{truth} image token(s) in the text")
     raise _hint("count the positions of input_ids that equal the image token's id",
                 "input_ids에서 이미지 토큰 id와 같은 자리를 세세요")
+
+
+def check_tile_grid(answer, model, processor, inputs) -> bool:
+    """05.3: the grid of tiles (rows, columns) the processor cut the picture in `inputs` into."""
+    import re
+
+    from .vision import image_reading
+
+    _answered(answer)
+    numbers = [int(n) for n in re.findall(r"\d+", str(answer))] if not isinstance(answer, (tuple, list)) \
+        else [int(n) for n in answer]
+    truth = [int(n) for n in re.findall(r"\d+", image_reading(model, processor, inputs)["tiles"])]
+    if numbers == truth:
+        return _correct(f"{truth[0]} x {truth[1]}")
+    if numbers == truth[::-1]:
+        raise _hint("rows first, then columns", "행을 먼저, 열을 나중에 쓰세요")
+    raise _hint("the processor picks the grid pinpoint closest to the picture's shape; read it with "
+                "vision.image_reading",
+                "프로세서는 그림 모양에 가장 가까운 격자를 고릅니다. vision.image_reading으로 읽어 보세요")
 
 
 def check_names_the_colour(reply: str, colour_en: str, colour_ko: str) -> bool:
