@@ -413,11 +413,14 @@ print(f"held-out preference accuracy {accuracy_before:.0%} -> {accuracy_after:.0
 finetuning.plot_reward_margins(dpo_trainer.state.log_history, margins);
 
 # %% [markdown]
-# **Check yourself.** DPO raised the held-out preference accuracy, most held-out margins are positive,
-# and more sampled Korean replies are polite than before.
+# **Check yourself.** DPO raised the held-out preference accuracy and most held-out margins are
+# positive, while switching the adapter off gives back the reference model. The share of 존댓말 in
+# sampled replies is printed, not checked: with one seeded sample per prompt it moves by a reply or
+# two either way on Bllossom-tiny, so the log-probabilities above are the measure.
 #
-# **확인해 보기.** DPO가 평가용 선호 정확도를 높였고, 평가용 보상 차이 대부분이 양수이며, 샘플링한 한국어
-# 답 가운데 존댓말이 전보다 많습니다.
+# **확인해 보기.** DPO가 평가용 선호 정확도를 높였고 평가용 보상 차이 대부분이 양수이며, 어댑터를 끄면 참조
+# 모델로 돌아갑니다. 샘플링한 답 가운데 존댓말 비율은 확인하지 않고 보여 주기만 합니다. 질문마다 시드를 고정한
+# 표본 하나뿐이라 Bllossom-tiny에서는 답 한두 개만큼 오르내리므로, 위의 로그 확률이 기준입니다.
 
 # %%
 with dpo_model.disable_adapter():  # the reference model is the SFT model, as before DPO
@@ -425,7 +428,6 @@ with dpo_model.disable_adapter():  # the reference model is the SFT model, as be
 assert abs(reference_again[0]["chosen"] - reference_table[0]["chosen"]) < 1e-2
 assert accuracy_after > accuracy_before, (accuracy_before, accuracy_after)
 assert sum(m > 0 for m in margins) > len(margins) / 2
-assert polite_after >= polite_before, (polite_before, polite_after)
 print(f"preference accuracy {accuracy_before:.0%} -> {accuracy_after:.0%}, 존댓말 {polite_before:.0%} -> {polite_after:.0%}")
 
 # %% [markdown]
