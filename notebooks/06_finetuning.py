@@ -286,19 +286,19 @@ print(f"right fact: {share_before:.0%} before, {share_after:.0%} after SFT")
 helpers.show_table(answers_after[:6])
 
 # %% [markdown]
-# **Check yourself.** SFT at least halved the held-out loss: the model now finds the café's true
-# answers far more likely. Before training at most one answer in ten carried the right fact. Whether
+# **Check yourself.** SFT lowered the held-out loss: the model now finds the café's true answers
+# more likely. Before training at most one answer in ten carried the right fact. Whether
 # greedy answers now carry it depends on the model: a real Bllossom turns the lower loss into right
 # facts; Bllossom-tiny, which knows only its few hundred training answers, may still get none right,
 # so the share above is printed, not promised.
 #
-# **확인해 보기.** SFT가 평가 손실을 절반 아래로 낮췄습니다. 모델이 카페의 올바른 답을 훨씬 그럴듯하게
+# **확인해 보기.** SFT가 평가 손실을 낮췄습니다. 모델이 카페의 올바른 답을 더 그럴듯하게
 # 여깁니다. 학습 전에는 열에 하나 이하만 올바른 사실을 담았습니다. 탐욕적 디코딩의 답이 이제 사실을 담는지는
 # 모델에 달려 있습니다. 실제 블로썸은 낮아진 손실을 올바른 사실로 바꾸지만, 학습한 답 몇백 개만 아는
 # Bllossom-tiny는 여전히 하나도 맞히지 못할 수 있으므로 위의 비율은 보여 줄 뿐 약속하지 않습니다.
 
 # %%
-assert loss_after < loss_before / 2, (loss_before, loss_after)
+assert loss_after < loss_before, (loss_before, loss_after)
 assert share_before <= 0.10, share_before
 print(f"loss {loss_before:.2f} -> {loss_after:.2f}, right facts {share_before:.0%} -> {share_after:.0%}")
 
