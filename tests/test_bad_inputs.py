@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from test_vocab_expansion import train_korean_bpe  # the Korean BPE as notebook 04 trains it
 
 import helpers
 from helpers import RuntimeFacts, TutorialError, choose_model
@@ -159,22 +160,10 @@ def test_fertility_counts_only_non_space_characters(llama3):
     assert row["tokens/char"] == row["tokens"] / 2
 
 
-def _korean_bpe(llama3, vocab_size: int):
-    """A Korean BPE as notebook 04 trains it (with `tokenizers`, Llama-3's pre-tokenizer)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = llama3.backend_tokenizer.pre_tokenizer
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(vocab_expansion.load_korean_corpus(), trainer)
-    return bpe
-
-
 @pytest.fixture(scope="module")
 def small_expansion(llama3):
     """A Korean BPE with few merges, so an expansion asked for 4,096 tokens falls far short."""
-    return _korean_bpe(llama3, 800)
+    return train_korean_bpe(llama3, 800)
 
 
 def test_vocabulary_expansion_that_falls_short_says_so(llama3, small_expansion, capsys):
@@ -187,7 +176,7 @@ def test_vocabulary_expansion_that_falls_short_says_so(llama3, small_expansion, 
 
 
 def test_a_full_expansion_says_nothing(llama3, capsys):
-    bpe = _korean_bpe(llama3, 4000)
+    bpe = train_korean_bpe(llama3, 4000)
     expanded = vocab_expansion.append_korean_tokens(llama3, bpe, len(llama3) + 64)
     assert len(expanded) == len(llama3) + 64 and capsys.readouterr().out == ""
 

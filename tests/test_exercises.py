@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from test_vocab_expansion import train_korean_bpe  # the Korean BPE as notebook 04 trains it
 
 from helpers import CATALOG, RuntimeFacts, choose_model, load_model
 from helpers.lessons import exercises
@@ -146,12 +146,7 @@ def test_tokens_per_character():
 
 
 def _small_korean_bpe(base):
-    corpus = ["블로썸 블로썸 블로썸 냉면집 냉면집 냉면집 서울과학기술대학교"] * 20
-    korean_bpe = Tokenizer(models.BPE())  # trained as in notebook 04
-    korean_bpe.pre_tokenizer = base.backend_tokenizer.pre_tokenizer
-    korean_bpe.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=400, min_frequency=2, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return korean_bpe
+    return train_korean_bpe(base, 400, ["블로썸 블로썸 블로썸 냉면집 냉면집 냉면집 서울과학기술대학교"] * 20)
 
 
 def test_word_kept_whole():

@@ -23,15 +23,16 @@ def llama3():
     return load_llama3_tokenizer()
 
 
-def train_korean_bpe(llama3, vocab_size: int = 8000):
-    """A byte-level BPE on the shipped Korean corpus, cutting words like Llama-3 (as notebook 04 does)."""
+def train_korean_bpe(llama3, vocab_size: int = 8000, texts=None):
+    """A byte-level BPE on `texts` (default: the shipped Korean corpus), cutting words like Llama-3
+    (as notebook 04 does). The other test modules that need a Korean BPE train it here too."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = llama3.backend_tokenizer.pre_tokenizer
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(vocab_expansion.load_korean_corpus(), trainer)
+    bpe.train_from_iterator(texts if texts is not None else vocab_expansion.load_korean_corpus(), trainer)
     return bpe
 
 
