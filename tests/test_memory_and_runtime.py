@@ -96,6 +96,23 @@ def test_the_environment_report_warns_about_an_untested_version(capsys, monkeypa
     environment_report(RuntimeFacts(versions={"transformers": "5.24.0"}))
     assert 'transformers 5.24.0 is outside the tested range >=99: pip install -U "transformers>=99"' in \
         capsys.readouterr().out
+
+
+def test_a_package_upgraded_after_import_asks_for_a_restart(capsys, monkeypatch):
+    import helpers.models.runtime as runtime
+    from helpers.models.versions import loaded_versions, restart_needed
+
+    assert loaded_versions(["torch"]) == {"torch": __import__("torch").__version__}
+    assert restart_needed({"transformers": "5.24.0"}, {"transformers": "5.24.0"}) == []
+    assert restart_needed({"torch": "2.13.0+cpu"}, {"torch": "2.13.0"}) == []
+    [line] = restart_needed({"transformers": "5.24.0", "torch": "2.13.0"}, {"transformers": "4.57.1"})
+    assert line.startswith("transformers 4.57.1 is still loaded, but pip installed 5.24.0: restart the kernel")
+    # Colab had transformers 4.57 imported when the setup cell upgraded it: the report says so.
+    monkeypatch.setattr(runtime, "loaded_versions", lambda: {"transformers": "4.57.1"})
+    environment_report(RuntimeFacts(versions={"transformers": "5.24.0"}))
+    assert "Runtime > Restart session" in capsys.readouterr().out
+
+
 def test_room_to_generate_is_capped_for_big_models():
     # 20% of the 8B's 16 GB, but 8 GB (not 28) for the 70B's 141 GB; 1 GB per GPU on top
     assert needed_gb(16.0) == pytest.approx(16.0 + 3.2 + 1)

@@ -17,7 +17,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
-from .versions import outside_range, tested_ranges
+from .versions import loaded_versions, outside_range, restart_needed, tested_ranges
 
 GB = 1e9  # decimal gigabytes, as model cards and GPU spec sheets count
 GIB = 2**30  # Apple sells unified memory in binary gigabytes: a "16 GB" MacBook has 16 GiB
@@ -271,6 +271,6 @@ def environment_report(facts: RuntimeFacts | None = None) -> RuntimeFacts:
     why = "HF_HUB_OFFLINE is set" if hub_is_offline() else "no answer from the hub"
     print(f"Hub     : {'online' if facts.hub_online else f'offline ({why})'}")
     print("Versions: " + ", ".join(f"{k} {v}" for k, v in facts.versions.items()))
-    for line in outside_range(facts.versions, tested_ranges()):
+    for line in outside_range(facts.versions, tested_ranges()) + restart_needed(facts.versions, loaded_versions()):
         print(f"\N{WARNING SIGN} {line}")
     return facts

@@ -54,3 +54,32 @@ def outside_range(versions: dict[str, str], ranges: dict[str, str], names=CHECKE
             lines.append(f"{name} {installed} is outside the tested range {wanted}: "
                          f"pip install -U \"{name}{wanted}\", then restart the kernel.")
     return lines
+
+
+def loaded_versions(names=CHECKED) -> dict[str, str]:
+    """Versions of the packages this Python process has already imported: {name: version}."""
+    import sys
+
+    loaded = {}
+    for name in names:
+        module = sys.modules.get(name)
+        version = getattr(module, "__version__", None)
+        if isinstance(version, str):
+            loaded[name] = version
+    return loaded
+
+
+def restart_needed(installed: dict[str, str], loaded: dict[str, str]) -> list[str]:
+    """One line per package whose imported version is not the installed one, and what to do.
+
+    Colab imports some packages before the setup cell runs; when `pip install` then upgrades one (to
+    reach our tested range), the kernel keeps the old copy in memory until it restarts.
+    """
+    lines = []
+    for name, old in loaded.items():
+        new = installed.get(name)
+        if new and new != "not installed" and new.split("+")[0] != old.split("+")[0]:
+            lines.append(f"{name} {old} is still loaded, but pip installed {new}: restart the kernel "
+                         "(Colab/Kaggle: Runtime > Restart session), then run the notebook from the top. "
+                         "· 커널을 다시 시작한 뒤 처음부터 실행하세요.")
+    return lines
