@@ -318,3 +318,70 @@ def test_the_session_check_would_catch_a_server_left_running():
     finally:
         server.stop()
     assert not any(f"pid {server.process.pid}:" in line for line in _marked_server_processes(mark))
+
+
+# ----- the vLLM path, with a stand-in `vllm` program ------------------------------------------------
+# vLLM needs a CUDA GPU, which CI lacks. This fake `vllm` speaks the little of vLLM's OpenAI API the
+# notebook uses (/health, /v1/models, /v1/chat/completions) and writes down the command line it got,
+# so the path the notebook takes on a GPU runs end to end here: the choice, the command, the health
+# wait, the same `openai` client code, a class at once, and the stop.
+FAKE_VLLM = r"""#!PYTHON
+import http.server, json, sys
+args = sys.argv[1:]
+print("argv", json.dumps(args), flush=True)
+assert args[0] == "serve", args
+port = int(args[args.index("--port") + 1])
+model = args[1]
+class OpenAILike(http.server.BaseHTTPRequestHandler):
+    def reply(self, body):
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_GET(self):
+        self.reply({"status": "ok"} if self.path == "/health" else {"object": "list", "data": [{"id": model}]})
+    def do_POST(self):
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        text = "echo: " + request["messages"][-1]["content"]
+        self.reply({"id": "x", "object": "chat.completion", "created": 0, "model": request["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}})
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), OpenAILike).serve_forever()
+"""
+
+
+def test_with_a_gpu_and_vllm_the_notebook_path_serves_with_vllm(tmp_path, monkeypatch):
+    import torch
+
+    program = tmp_path / "vllm"
+    program.write_text(FAKE_VLLM.replace("PYTHON", sys.executable))
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert serving.vllm_available() is None
+    gpu = RuntimeFacts(gpu_name="NVIDIA L4", compute_capability=(8, 9), gpu_total_gb=24.0)
+    choice = choose_model(gpu, "8b")
+    plan = serving.scale_out_plan(choice, "MLP-KTLim/llama-3-Korean-Bllossom-8B")
+    assert plan.program == "vllm" and "vLLM serves" in plan.reason
+    with serving.start(plan, health_timeout_s=30) as server:
+        [argv] = server.log_lines("argv ")
+        assert json.loads(argv.split(" ", 1)[1]) == plan.command(server.port)[1:]
+        assert "--gpu-memory-utilization" in plan.options and server.url.startswith("http://127.0.0.1:")
+        client = openai.OpenAI(base_url=server.base_url, api_key="not-needed", timeout=10, max_retries=0)
+        assert [m.id for m in client.models.list().data] == [plan.model]
+
+        def ask(number):  # the notebook's `ask`, on this server
+            answer = client.chat.completions.create(model=plan.model, temperature=0, max_tokens=8,
+                                                    messages=[{"role": "user", "content": f"question {number}"}])
+            return answer.choices[0].message.content, answer.usage.completion_tokens, answer.choices[0].finish_reason
+
+        sequential, _ = serving.run_class(ask, 16, 1, time_limit_s=30)
+        together, _ = serving.run_class(ask, 16, 16, time_limit_s=30)
+        assert all(reply.complete for reply in sequential + together)
+        assert serving.mixed_up(together, [reply.text for reply in sequential]) == []
+    assert not server.is_running and serving.running_servers() == []
