@@ -19,8 +19,10 @@ def plan_device_map(source, max_memory: dict, dtype: str = "float32") -> dict:
     from accelerate import infer_auto_device_map
 
     model = empty_model(source, dtype)
+    # A list, not transformers 5's set: accelerate 1.10 (our floor) wraps anything but a list or tuple as one
+    # class name, so {'LlamaDecoderLayer'} never matched and a decoder layer was split across devices.
     return infer_auto_device_map(model, max_memory=max_memory, dtype=getattr(torch, dtype),
-                                 no_split_module_classes=model._no_split_modules)
+                                 no_split_module_classes=list(model._no_split_modules or []))
 
 
 def placement_summary(device_map: dict) -> dict[str, list[str]]:
