@@ -12,7 +12,7 @@ import colorsys
 import io
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -173,6 +173,16 @@ class ShapeScene:
         return image
 
 
+    def mask(self, width: int | None = None, height: int | None = None):
+        """Where the shape is, drawn at the same size and place on black: red where the shape or its
+        outline is, green (with red) where its own colour is. Training reads this through the same
+        image processor as the picture, to know which patches show the shape."""
+        silhouette = replace(
+            self, fill=(255, 255, 0), background=(0, 0, 0), background_to=None,
+            outline=(255, 0, 0) if self.outline else None, label="", blur=0.0, noise=0.0, jpeg_quality=0)
+        return silhouette.draw(width, height)
+
+
 # The hues (degrees) each colour name covers in training pictures, and the least brightness.
 HUES = {"red": (-20, 15, 0.45), "yellow": (44, 62, 0.8), "green": (85, 152, 0.45), "blue": (200, 245, 0.45),
         "purple": (262, 305, 0.45)}
@@ -234,14 +244,19 @@ def random_scene(rng: random.Random) -> ShapeScene:
     )
 
 
-def draw_for_training(scene: ShapeScene, longest: int = 192):
-    """`scene` drawn no larger than `longest` pixels a side, keeping its aspect ratio.
+def training_size(scene: ShapeScene, longest: int = 256) -> tuple[int, int]:
+    """The size to draw `scene` at for training: no larger than `longest` pixels a side, same aspect.
 
-    The stand-ins' processors shrink every picture to at most 96 pixels a side, so a 1,024-pixel
-    scene drawn at 192 reads almost the same and takes a fraction of the time to draw and shrink.
+    The stand-ins' processors shrink every picture to at most 192 pixels a side, so a 1,024-pixel
+    scene drawn at 256 reads almost the same and takes a fraction of the time to draw and shrink.
     (The held-out test draws its pictures at full size, which checks that this shortcut holds.)"""
     shrink = min(1.0, longest / max(scene.width, scene.height))
-    return scene.draw(max(1, round(scene.width * shrink)), max(1, round(scene.height * shrink)))
+    return max(1, round(scene.width * shrink)), max(1, round(scene.height * shrink))
+
+
+def draw_for_training(scene: ShapeScene, longest: int = 256):
+    """`scene` drawn at its `training_size`."""
+    return scene.draw(*training_size(scene, longest))
 
 
 def random_scenes(count: int, seed: int) -> list[ShapeScene]:
