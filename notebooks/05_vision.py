@@ -33,14 +33,16 @@
 # Apple Silicon Macs with 32 GB or more run Vision-8B on their GPU through MPS in fp16, and Kaggle's two
 # free T4s hold Vision-8B in fp16 together.
 # Measured: the whole notebook ran in about 90 s on a 2-core CPU shared with other jobs (this
-# project's CI machine, `python -m helpers.run_notebooks 05`), with tiny-llava-next already built.
+# project's CI machine, `python -m helpers.run_notebooks 05`), with tiny-llava-next already built
+# (section 11 also asks tiny-mllama, built once, in two to three minutes, when it is missing).
 # 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 색깔 도형 그림으로 직접 학습한
 # 작은 LLaVA-NeXT를 씁니다(`BLLOSSOM_VISION_MODEL=tiny-mllama`로 작은 Mllama를 고를 수 있습니다). 무료 Colab
 # T4에서는 fp16 AICA-5B를, 24 GB 이상 GPU에서는 bf16 Vision-8B를 불러옵니다.
 # 32 GB 이상의 Apple Silicon Mac은 MPS로 GPU에서 fp16 Vision-8B를 실행하고, Kaggle의 무료 T4 두 개는 함께 fp16
 # Vision-8B를 담습니다.
 # 측정값: 다른 작업과 함께 쓰는 2코어 CPU(이 프로젝트의 CI 컴퓨터, `python -m helpers.run_notebooks 05`)에서 tiny-llava-next를
-# 이미 만들어 둔 상태로 노트북 전체가 약 90초 걸렸습니다.
+# 이미 만들어 둔 상태로 노트북 전체가 약 90초 걸렸습니다(11절은 tiny-mllama에게도 묻습니다. 없으면 한 번 만들며 2~3분
+# 걸립니다).
 
 # %% [markdown]
 # **Setup.** On Colab or Kaggle this installs the tutorial's small `helpers` package; locally it comes from

@@ -5,8 +5,8 @@ picture is cut into tiles, each tile becomes a row of image tokens, and those to
 text sequence. AICA-5B is an Mllama: the text holds one `<|image|>` token and some layers of the
 language model look at the tiles through cross-attention. The stand-ins have the same two
 designs, the real Llama-3 tokenizer (with the image token at id 128256, as in both real models)
-and tiny vision towers at 32 pixels a tile. They are trained on this machine, in a few minutes
-each, on pictures from `helpers.offline.vision_samples` (one coloured shape, drawn with much
+and tiny vision towers at 32 pixels a tile. They are trained on this machine, in two to three
+minutes each, on pictures from `helpers.offline.vision_samples` (one coloured shape, drawn with much
 variety: 32 to 1,024 pixels, aspect ratios 1:3 to 3:1, outlines, gradient, noisy and dark
 backgrounds, tilt, blur, JPEG) with questions and answers in English and Korean, so their answers
 in CI are about the picture in front of them. They know colours, shapes and positions (shapes
@@ -24,8 +24,8 @@ four per picture in a random order, plus a few text-only chats so the models als
 a picture.
 
 What they learn: on pictures drawn another way they name the colour more than 90% of the time,
-the shape far less often (about 60%): on one CPU core in under three minutes, a tower this small
-learns colour from any patch but shape only from edges, slowly.
+the shape far less often (six or seven times in ten): on one CPU core in under three minutes, a
+tower this small learns colour from any patch but shape only from edges, slowly.
 
 Training trick, as for Bllossom-tiny: only the tokens that occur get trained embedding rows and
 only the tokens the model must write get output rows (the rest of the LM head is zero, so those
