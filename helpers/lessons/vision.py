@@ -236,3 +236,124 @@ def show_pictures(pictures: dict, size: float = 2.6):
         axis.axis("off")
     figure.tight_layout()
     return figure
+
+
+# ---------------------------------------------------------------------------------------------
+# Draw your own: a picture drawn another way, and what each model says about it
+
+
+def ask_about(model, processor, question: str, picture, max_new_tokens: int = 16) -> str:
+    """The model's greedy answer to `question` about `picture` (the notebook's `ask`, for any model)."""
+    import torch
+
+    content = [{"type": "image", "image": picture}, {"type": "text", "text": question}]
+    inputs = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
+                                           tokenize=True, return_dict=True, return_tensors="pt")
+    inputs = inputs.to(model.device, dtype=model.dtype)
+    with torch.no_grad():
+        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    return processor.decode(output[0, inputs["input_ids"].shape[-1]:], skip_special_tokens=True).strip()
+
+
+# Words that show a right answer, also inside a longer sentence from a real model.
+ANSWER_WORDS = {
+    "red": ("red", "빨간", "빨강"), "green": ("green", "초록", "녹색"), "blue": ("blue", "파란", "파랑"),
+    "yellow": ("yellow", "노란", "노랑"), "purple": ("purple", "보라"),
+    "circle": ("circle", "원"), "square": ("square", "사각형", "정사각"), "triangle": ("triangle", "삼각형"),
+}
+WORKBENCH_QUESTIONS = {("colour", "en"): "What colour is the shape?", ("colour", "ko"): "도형의 색깔은?",
+                       ("shape", "en"): "What shape is this?", ("shape", "ko"): "이 도형은 무슨 모양이에요?"}
+
+
+def is_right(answer: str, truth: str) -> bool:
+    """Whether `answer` names `truth` (a colour or shape name), in English or Korean."""
+    words = ANSWER_WORDS[truth]
+    kind = [names for names in (("red", "green", "blue", "yellow", "purple"), ("circle", "square", "triangle"))
+            if truth in names][0]
+    # Another answer of the same kind makes it wrong ("red or blue"); one-syllable words are too
+    # common inside other Korean words to count against.
+    others = [w for name in kind if name != truth for w in ANSWER_WORDS[name] if len(w) > 1]
+    lowered = answer.lower()
+    return any(w in lowered for w in words) and not any(w in lowered for w in others)
+
+
+def names_a_shape(answer: str) -> bool:
+    """Whether `answer` names one of the stand-ins' shapes (right or wrong), in English or Korean."""
+    return any(is_right(answer, shape) for shape in ("circle", "square", "triangle"))
+
+
+class PictureWorkbench:
+    """Draw a picture your way and see what each model answers about its colour and shape.
+
+    The pictures come from `helpers.offline.other_pictures`, a drawing routine the stand-ins never
+    trained on. `widget` holds the controls (None where ipywidgets is missing); `update(...)` draws
+    and asks, so a headless run or a test can call it as a plain function.
+    """
+
+    def __init__(self, readers: dict):
+        from ..offline import other_pictures
+
+        self.readers = readers  # name: (model, processor)
+        self.pictures = other_pictures
+        self.widget, self.output, self.last = None, None, None
+        try:
+            import ipywidgets as widgets
+        except ImportError:
+            return
+        common = dict(style={"description_width": "150px"}, layout=widgets.Layout(width="420px"),
+                      continuous_update=False)
+        self.controls = {
+            "colour": widgets.Dropdown(options=list(other_pictures.SHADES), description="colour (색깔)", **common),
+            "shape": widgets.Dropdown(options=["circle", "square", "triangle"], description="shape (모양)", **common),
+            "size": widgets.FloatSlider(value=0.5, min=0.15, max=0.7, step=0.05, description="size (크기)", **common),
+            "background": widgets.Dropdown(options=other_pictures.BACKGROUNDS, description="background (배경)",
+                                           **common),
+            "outline": widgets.Dropdown(options=list(other_pictures.OUTLINES), description="outline (테두리)",
+                                        **common),
+            "width": widgets.IntSlider(value=256, min=32, max=1024, step=16, description="width px (너비)", **common),
+            "height": widgets.IntSlider(value=256, min=32, max=1024, step=16, description="height px (높이)",
+                                        **common),
+            "tilt": widgets.IntSlider(value=0, min=-20, max=20, step=5, description="tilt ° (기울기)", **common),
+        }
+        self.output = widgets.Output()
+        for control in self.controls.values():
+            control.observe(lambda change: self._redraw(), names="value")
+        self.widget = widgets.VBox([*self.controls.values(), self.output])
+
+    def _redraw(self):
+        self.output.clear_output(wait=True)
+        with self.output:
+            self.update(**{name: control.value for name, control in self.controls.items()})
+
+    def update(self, show: bool = True, **choices) -> dict:
+        """Draw the picture these choices describe (see `other_pictures.Picture`), ask every model its
+        colour and shape in English and Korean, show picture and answers; returns them all."""
+        import matplotlib.pyplot as plt
+
+        from ..display import show_table
+
+        picture = self.pictures.Picture(**choices)
+        image = self.pictures.draw_picture(picture)
+        rows = []
+        for name, (model, processor) in self.readers.items():
+            for (kind, _language), question in WORKBENCH_QUESTIONS.items():
+                truth = picture.colour if kind == "colour" else picture.shape
+                answer = ask_about(model, processor, question, image)
+                rows.append({"model": name, "question": question, "answer": answer, "right": is_right(answer, truth)})
+        if show:
+            figure = show_pictures({f"{picture.colour} {picture.shape}": image}, size=2.4)
+            plt.show()
+            plt.close(figure)
+            show_table(rows)
+        self.last = {"picture": picture, "image": image, "answers": rows}
+        return self.last
+
+    def show(self):
+        """The controls, with the default picture already asked; headless (no ipywidgets) just that picture."""
+        from IPython.display import display
+
+        if self.widget is None:
+            return self.update()
+        display(self.widget)
+        self._redraw()
+        return self.last

@@ -8,8 +8,11 @@ and in Korean.
 
 from __future__ import annotations
 
+import colorsys
+import io
+import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -74,7 +77,7 @@ def _font(size: int):
 
 @dataclass(frozen=True)
 class ShapeScene:
-    """One shape on a plain background, and everything needed to draw it again."""
+    """One shape on a background, and everything needed to draw it again."""
 
     colour: str
     shape: str
@@ -86,6 +89,16 @@ class ShapeScene:
     tint: tuple[int, int, int] = (0, 0, 0)  # colour noise added to the shape's colour
     background: tuple[int, int, int] = (250, 250, 250)
     label: str = ""  # a word written on the shape, or nothing
+    fill: tuple[int, int, int] | None = None  # the shape's exact colour, instead of COLOURS + tint
+    background_to: tuple[int, int, int] | None = None  # a gradient from `background` to this
+    gradient_angle: float = 0.0  # degrees; 0 runs left to right
+    noise: float = 0.0  # standard deviation of the pixel noise added to the picture
+    outline: tuple[int, int, int] | None = None  # the colour of the shape's outline, or none
+    outline_width: float = 0.0  # fraction of the shape's size
+    rotation: float = 0.0  # degrees, anticlockwise
+    blur: float = 0.0  # Gaussian blur radius, pixels
+    jpeg_quality: int = 0  # 0: saved losslessly
+    seed: int = 0  # for the noise
 
     def answer(self, kind: str, language: str) -> str:
         """The right answer to a question of this kind ("colour", "shape", "position", "describe")."""
@@ -105,53 +118,151 @@ class ShapeScene:
             return f"A {colour} {shape} {where}."
         return f"{position}에 {colour} {shape}이 있어요."  # 원, 사각형, 삼각형 all take 이
 
+    def _backdrop(self, width: int, height: int):
+        from PIL import Image
+
+        if self.background_to is None:
+            return Image.new("RGB", (width, height), self.background)
+        import numpy as np
+
+        angle = math.radians(self.gradient_angle)
+        ys, xs = np.mgrid[0:height, 0:width]
+        along = (xs / max(1, width - 1) - 0.5) * math.cos(angle) + (ys / max(1, height - 1) - 0.5) * math.sin(angle)
+        share = np.clip(along + 0.5, 0, 1)[..., None]
+        pixels = np.array(self.background) * (1 - share) + np.array(self.background_to) * share
+        return Image.fromarray(pixels.round().astype(np.uint8), "RGB")
+
     def draw(self, width: int | None = None, height: int | None = None):
         """The scene as a PIL RGB image, at its own size or at another (same layout, redrawn)."""
-        from PIL import Image, ImageDraw
+        from PIL import Image, ImageDraw, ImageFilter
 
         width, height = width or self.width, height or self.height
-        image = Image.new("RGB", (width, height), self.background)
+        image = self._backdrop(width, height)
         pen = ImageDraw.Draw(image)
         (fx, fy), _, _ = POSITIONS[self.position]
         cx, cy = (fx + self.jitter[0]) * width, (fy + self.jitter[1]) * height
         half = self.scale * min(width, height) / 2
-        rgb = tuple(max(0, min(255, c + t)) for c, t in zip(COLOURS[self.colour][0], self.tint))
-        box = [cx - half, cy - half, cx + half, cy + half]
+        rgb = self.fill or tuple(max(0, min(255, c + t)) for c, t in zip(COLOURS[self.colour][0], self.tint))
+        stroke = max(1, round(self.outline_width * 2 * half)) if self.outline else 0
+        ink = dict(fill=rgb, outline=self.outline, width=stroke) if stroke else dict(fill=rgb)
         if self.shape == "circle":
-            pen.ellipse(box, fill=rgb)
-        elif self.shape == "square":
-            pen.rectangle(box, fill=rgb)
+            pen.ellipse([cx - half, cy - half, cx + half, cy + half], **ink)
         else:
-            pen.polygon([(cx, cy - half), (cx + half, cy + half), (cx - half, cy + half)], fill=rgb)
+            corners = ([(-half, -half), (half, -half), (half, half), (-half, half)] if self.shape == "square"
+                       else [(0, -half), (half, half), (-half, half)])
+            turn = math.radians(-self.rotation)
+            pen.polygon([(cx + x * math.cos(turn) - y * math.sin(turn), cy + x * math.sin(turn) + y * math.cos(turn))
+                         for x, y in corners], **ink)
         if self.label:
             size = max(6, int(half * 0.7))
             ink = (20, 20, 20) if self.colour == "yellow" else (255, 255, 255)
             offset = half * 0.35 if self.shape == "triangle" else 0
             pen.text((cx, cy + offset), self.label, fill=ink, font=_font(size), anchor="mm")
+        if self.blur:  # the radius scales with the picture, so a redrawn scene looks the same
+            radius = self.blur * max(width, height) / max(self.width, self.height)
+            image = image.filter(ImageFilter.GaussianBlur(radius))
+        if self.noise:
+            import numpy as np
+
+            grain = np.random.default_rng(self.seed).normal(0, self.noise, (height, width, 3))
+            image = Image.fromarray(np.clip(np.asarray(image) + grain, 0, 255).astype(np.uint8), "RGB")
+        if self.jpeg_quality:
+            buffer = io.BytesIO()
+            image.save(buffer, "JPEG", quality=self.jpeg_quality)
+            image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
         return image
 
 
-# Sizes the stand-ins are trained on: one tile, four tiles, wide and tall (32 pixels a tile).
-TRAINING_SIZES = [(32, 32), (64, 64), (64, 64), (64, 32), (32, 64)]
+    def mask(self, width: int | None = None, height: int | None = None):
+        """Where the shape is, drawn at the same size and place on black: red where the shape or its
+        outline is, green (with red) where its own colour is. Training reads this through the same
+        image processor as the picture, to know which patches show the shape."""
+        silhouette = replace(
+            self, fill=(255, 255, 0), background=(0, 0, 0), background_to=None,
+            outline=(255, 0, 0) if self.outline else None, label="", blur=0.0, noise=0.0, jpeg_quality=0)
+        return silhouette.draw(width, height)
 
 
-def random_scene(rng: random.Random, sizes=TRAINING_SIZES) -> ShapeScene:
-    """A scene with every attribute drawn from `rng`."""
-    width, height = rng.choice(sizes)
-    light = [rng.randint(225, 255) for _ in range(3)]
+# The hues (degrees) each colour name covers in training pictures, and the least brightness.
+HUES = {"red": (-20, 15, 0.45), "yellow": (44, 62, 0.8), "green": (85, 152, 0.45), "blue": (200, 245, 0.45),
+        "purple": (262, 305, 0.45)}
+
+
+def _hsv(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
+    return tuple(round(255 * c) for c in colorsys.hsv_to_rgb((hue % 360) / 360, saturation, value))
+
+
+def position_of(x: float, y: float) -> str:
+    """The position word for a shape centred at (x, y), fractions of width and height."""
+    dx, dy = x - 0.5, y - 0.5
+    if max(abs(dx), abs(dy)) < 0.12:
+        return "centre"
+    if abs(dx) >= abs(dy):
+        return "left" if dx < 0 else "right"
+    return "top" if dy < 0 else "bottom"
+
+
+def random_scene(rng: random.Random) -> ShapeScene:
+    """A scene with every attribute drawn from `rng`: sizes from 32 to 1,024 pixels, aspect ratios
+    from 1:3 to 3:1, the shape 15-70% of the shorter side anywhere in the picture, any hue of its
+    colour, an outline of any colour and width, plain, gradient, noisy or dark backgrounds, slight
+    rotation, blur and JPEG compression."""
+    longer = round(math.exp(rng.uniform(math.log(32), math.log(1024))))
+    ratio = math.exp(rng.uniform(math.log(1 / 3), math.log(3)))  # width / height
+    width, height = ((longer, max(32, round(longer / ratio))) if ratio >= 1
+                     else (max(32, round(longer * ratio)), longer))
+    colour, shape = rng.choice(list(COLOURS)), rng.choice(list(SHAPES))
+    scale = rng.uniform(0.15, 0.7)
+    # Where the centre may go so that the whole shape stays in the picture.
+    reach_x = max(0.0, 0.5 - scale * min(width, height) / width / 2 - 0.01)
+    reach_y = max(0.0, 0.5 - scale * min(width, height) / height / 2 - 0.01)
+    if rng.random() < 0.5:  # near one of the five places the questions name
+        anchor = POSITIONS[rng.choice(list(POSITIONS))][0]
+        x, y = anchor[0] + rng.uniform(-0.06, 0.06), anchor[1] + rng.uniform(-0.06, 0.06)
+    else:  # anywhere
+        x, y = rng.uniform(0, 1), rng.uniform(0, 1)
+    x, y = min(max(x, 0.5 - reach_x), 0.5 + reach_x), min(max(y, 0.5 - reach_y), 0.5 + reach_y)
+    position = position_of(x, y)
+    anchor = POSITIONS[position][0]
+    low, high, least = HUES[colour]
+    fill = _hsv(rng.uniform(low, high), rng.uniform(0.55, 1.0), rng.uniform(least, 1.0))
+    grey = lambda lo, hi: _hsv(rng.uniform(0, 360), rng.uniform(0, 0.2), rng.uniform(lo, hi))  # noqa: E731
+    backdrop = rng.choice(["plain", "plain", "gradient", "noisy", "dark"])
+    dark = backdrop == "dark" or (backdrop != "plain" and rng.random() < 0.25)
+    lo, hi = (0.0, 0.3) if dark else (0.7, 1.0)
     return ShapeScene(
-        colour=rng.choice(list(COLOURS)), shape=rng.choice(list(SHAPES)),
-        position=rng.choice(list(POSITIONS)), width=width, height=height,
-        scale=rng.uniform(0.36, 0.48), jitter=(rng.uniform(-0.04, 0.04), rng.uniform(-0.04, 0.04)),
-        tint=tuple(rng.randint(-25, 25) for _ in range(3)), background=tuple(light),
-        label=rng.choice(LABELS) if rng.random() < 0.2 else "",
+        colour=colour, shape=shape, position=position, width=width, height=height, scale=scale,
+        jitter=(x - anchor[0], y - anchor[1]), fill=fill, background=grey(lo, hi),
+        background_to=grey(lo, hi) if backdrop == "gradient" else None, gradient_angle=rng.uniform(0, 360),
+        noise=rng.uniform(4, 30) if backdrop == "noisy" else 0.0,
+        outline=_hsv(rng.uniform(0, 360), rng.random(), rng.random()) if rng.random() < 0.35 else None,
+        outline_width=rng.uniform(0.02, 0.12),
+        rotation=rng.uniform(-20, 20) if rng.random() < 0.5 else 0.0,
+        blur=rng.uniform(0.3, 1.5) * longer / 128 if rng.random() < 0.15 else 0.0,
+        jpeg_quality=rng.randint(15, 70) if rng.random() < 0.3 else 0,
+        label=rng.choice(LABELS) if rng.random() < 0.1 else "", seed=rng.randrange(2**31),
     )
 
 
-def random_scenes(count: int, seed: int, sizes=TRAINING_SIZES) -> list[ShapeScene]:
+def training_size(scene: ShapeScene, longest: int = 256) -> tuple[int, int]:
+    """The size to draw `scene` at for training: no larger than `longest` pixels a side, same aspect.
+
+    The stand-ins' processors shrink every picture to at most 192 pixels a side, so a 1,024-pixel
+    scene drawn at 256 reads almost the same and takes a fraction of the time to draw and shrink.
+    (The held-out test draws its pictures at full size, which checks that this shortcut holds.)"""
+    shrink = min(1.0, longest / max(scene.width, scene.height))
+    return max(1, round(scene.width * shrink)), max(1, round(scene.height * shrink))
+
+
+def draw_for_training(scene: ShapeScene, longest: int = 256):
+    """`scene` drawn at its `training_size`."""
+    return scene.draw(*training_size(scene, longest))
+
+
+def random_scenes(count: int, seed: int) -> list[ShapeScene]:
     """`count` scenes from one seed: the same seed always gives the same scenes."""
     rng = random.Random(seed)
-    return [random_scene(rng, sizes) for _ in range(count)]
+    return [random_scene(rng) for _ in range(count)]
 
 
 # The notebook's sample scenes.
