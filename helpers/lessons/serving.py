@@ -37,9 +37,10 @@ from . import chat
 HOST = "127.0.0.1"  # the lesson's servers never listen beyond this machine
 LOG_TAIL_LINES = 15
 # `transformers serve MODEL` pins the server to MODEL (a request for another model gets a 400) and
-# turns temperature=0 into greedy decoding since 5.18 (read in its source); tested with 5.24.
+# turns temperature=0 into greedy decoding since 5.18 (read in its source). Its /v1/models names that
+# pinned model only from 5.24: 5.18-5.23 list the hub cache instead, and answer 500 where there is none.
 # Older 5.x releases take the model as --force-model and silently answer any model name.
-MIN_TRANSFORMERS_FOR_SERVE = (5, 18)
+MIN_TRANSFORMERS_FOR_SERVE = (5, 24)
 # What a client sees when the server vanishes mid-reply: httpx (under openai) raises these while
 # a stream is being read; openai wraps them as APIConnectionError only when the request starts.
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -130,7 +131,7 @@ def check_transformers_serve() -> None:
     if found < MIN_TRANSFORMERS_FOR_SERVE:
         need = ".".join(map(str, MIN_TRANSFORMERS_FOR_SERVE))
         raise TutorialError(f"transformers {transformers.__version__} serves differently from this lesson "
-                            f"(no pinned model, no 400 for a wrong name). Upgrade: "
+                            f"(no pinned model in its model list, no 400 for a wrong name). Upgrade: "
                             f"pip install -U \"transformers[serving]>={need}\", then restart the kernel.")
 
 
