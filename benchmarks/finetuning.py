@@ -42,7 +42,8 @@ def main() -> None:
               f"{metrics['train_steps_per_second']:.3f} steps/s, {metrics['train_runtime']:.1f} s")
     n = namespace
     print(f"held-out loss {n['loss_before']:.3f} -> {n['loss_after']:.3f}; right facts {n['share_before']:.0%} -> "
-          f"{n['share_after']:.0%}; preference accuracy {n['accuracy_before']:.0%} -> {n['accuracy_after']:.0%}; "
+          f"{n['share_trained']:.0%} on training questions, {n['share_after']:.0%} on held-out ones; "
+          f"preference accuracy {n['accuracy_before']:.0%} -> {n['accuracy_after']:.0%}; "
           f"polite Korean {n['polite_before']:.0%} -> {n['polite_after']:.0%}; adapter {n['adapter_mb']:.1f} MB vs "
           f"model {n['model_mb']:.0f} MB")
 

@@ -17,7 +17,7 @@
 # in Jeonju, written for this project in Korean and English.
 #
 # **What you will learn**
-# - how a LoRA adapter trains a few million numbers instead of billions: `peft`'s `LoraConfig`,
+# - how a LoRA adapter trains tens of millions of numbers instead of billions: `peft`'s `LoraConfig`,
 #   which layers it targets and why, how many parameters train, the adapter's size on disk;
 # - instruction tuning (SFT) with `trl`'s `SFTTrainer` and the chat template, measured on
 #   *held-out, paraphrased* questions: loss and the share of answers that carry the right fact;
@@ -27,7 +27,7 @@
 # - on a GPU, the same cells as QLoRA (a 4-bit base), with a training-memory estimate first.
 #
 # **배울 내용**
-# - LoRA 어댑터가 수십억 개가 아니라 수백만 개의 숫자만 학습하는 방법: `peft`의 `LoraConfig`, 어떤 층을 왜
+# - LoRA 어댑터가 수십억 개가 아니라 수천만 개의 숫자만 학습하는 방법: `peft`의 `LoraConfig`, 어떤 층을 왜
 #   고르는지, 학습되는 파라미터 수, 디스크에 저장된 어댑터 크기
 # - `trl`의 `SFTTrainer`와 채팅 템플릿으로 하는 인스트럭션 튜닝(SFT), 그리고 *학습에 쓰지 않은, 다르게 바꿔
 #   쓴* 질문으로 잰 손실과 올바른 사실을 담은 답의 비율
@@ -191,20 +191,25 @@ helpers.show_table(answers_before[:3])
 # block (attention q, k, v, o and the MLP's gate, up, down), which the QLoRA paper found works better
 # than attention alone. Rank r sets the adapter's width; `lora_alpha` = 2r is a common scale.
 #
-# One more question matters: can the model *write* the new words at all? An adapter changes what the
-# layers compute, not which tokens the output layer can score. A token whose output row is zero
-# always gets logit 0. A real Bllossom has a row for every token; Bllossom-tiny was trained with rows
-# only for its own corpus, so for it we also train the output layer (`modules_to_save`).
+# One more question matters: has the model ever *read and written* the café's words? An adapter
+# changes what the layers compute, not the two word tables at either end: the input embeddings
+# (one row a token, read first) and the output layer (one row a token, scored last). A token whose
+# output row is zero always gets logit 0, and a token the model never read still has the random row
+# it started with. A real Bllossom learned rows for the words of its whole vocabulary; Bllossom-tiny
+# learned rows only for its own corpus. So when answer tokens have no output row, we also train both tables
+# (`modules_to_save`); notebook 04 gave its new tokens rows in both tables for the same reason.
 #
 # LoRA는 모든 가중치 행렬 W를 고정하고, 그 옆에 낮은 랭크의 변화 W + (alpha/r)·B·A를 배웁니다. A는 r × 입력,
 # B는 출력 × r 크기입니다. 디코더 블록마다 일곱 개 선형층(어텐션의 q, k, v, o와 MLP의 gate, up, down)
 # 모두에 어댑터를 답니다. QLoRA 논문은 어텐션에만 다는 것보다 이 편이 낫다고 보고했습니다. 랭크 r은 어댑터의
 # 폭이고, `lora_alpha` = 2r은 흔히 쓰는 배율입니다.
 #
-# 하나 더 따져 볼 것이 있습니다. 모델이 새 단어를 *쓸 수나* 있을까요? 어댑터는 층이 계산하는 내용을 바꿀
-# 뿐, 출력층이 점수를 매길 수 있는 토큰을 바꾸지는 않습니다. 출력 행이 0인 토큰의 로짓은 언제나 0입니다.
-# 실제 블로썸은 모든 토큰에 행이 있지만, Bllossom-tiny는 자기 말뭉치의 토큰에만 행을 두고 학습했으므로
-# 출력층도 함께 학습합니다(`modules_to_save`).
+# 하나 더 따져 볼 것이 있습니다. 모델이 카페의 단어를 *읽고 써 본* 적이 있을까요? 어댑터는 층이 계산하는
+# 내용을 바꿀 뿐, 양 끝의 두 단어 표, 즉 입력 임베딩(토큰마다 한 행, 맨 처음 읽음)과 출력층(토큰마다 한 행,
+# 맨 마지막에 점수를 매김)은 바꾸지 않습니다. 출력 행이 0인 토큰의 로짓은 언제나 0이고, 모델이 한 번도
+# 읽지 않은 토큰은 처음의 무작위 행을 그대로 가지고 있습니다. 실제 블로썸은 어휘 전체의 단어 행을 학습했지만,
+# Bllossom-tiny는 자기 말뭉치의 토큰 행만 배웠습니다. 그래서 출력 행이 없는 답변 토큰이 있으면 두 표도 함께
+# 학습합니다(`modules_to_save`). 노트북 04에서 새 토큰에 두 표의 행을 마련해 준 것도 같은 이유입니다.
 
 # %%
 from peft import LoraConfig
@@ -214,7 +219,7 @@ print(f"{len(unwritable)} answer tokens have no output row, e.g. {unwritable[:8]
 lora_config = LoraConfig(
     r=plan.rank, lora_alpha=2 * plan.rank, lora_dropout=0.0, task_type="CAUSAL_LM",
     target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-    modules_to_save=["lm_head"] if unwritable else None,
+    modules_to_save=["embed_tokens", "lm_head"] if unwritable else None,
 )
 
 # %% [markdown]
@@ -233,7 +238,7 @@ from trl import SFTConfig, SFTTrainer
 sft_args = SFTConfig(
     output_dir="runs/06-sft", num_train_epochs=plan.sft_epochs, per_device_train_batch_size=plan.batch_size,
     per_device_eval_batch_size=plan.batch_size, learning_rate=plan.sft_learning_rate, lr_scheduler_type="cosine",
-    max_length=plan.max_length, gradient_checkpointing=plan.gradient_checkpointing,
+    max_length=plan.max_length, activation_checkpointing=plan.activation_checkpointing,
     bf16=plan.bf16, fp16=plan.fp16, use_cpu=plan.use_cpu, logging_steps=1, save_strategy="no",
     report_to=[], disable_tqdm=True, seed=0,
 )
@@ -286,32 +291,69 @@ print(f"right fact: {share_before:.0%} before, {share_after:.0%} after SFT")
 helpers.show_table(answers_after[:6])
 
 # %% [markdown]
-# **Check yourself.** SFT lowered the held-out loss: the model now finds the café's true answers
-# more likely. Before training at most one answer in ten carried the right fact. Whether
-# greedy answers now carry it depends on the model: a real Bllossom turns the lower loss into right
-# facts; Bllossom-tiny, which knows only its few hundred training answers, may still get none right,
-# so the share above is printed, not promised.
+# Memorised or learned? Ask the questions it trained on too. A held-out question gets its fact only
+# when the model links the new wording to a trained one. Bllossom-tiny has read a few hundred
+# sentences, so it can link two wordings only through the words they share ("개점" and "문을 열어요"
+# share none); a pretrained Bllossom has read many ways of saying the same thing. The gap between
+# the two shares is what the model memorised as wording rather than learned as fact.
 #
-# **확인해 보기.** SFT가 평가 손실을 낮췄습니다. 모델이 카페의 올바른 답을 더 그럴듯하게
-# 여깁니다. 학습 전에는 열에 하나 이하만 올바른 사실을 담았습니다. 탐욕적 디코딩의 답이 이제 사실을 담는지는
-# 모델에 달려 있습니다. 실제 블로썸은 낮아진 손실을 올바른 사실로 바꾸지만, 학습한 답 몇백 개만 아는
-# Bllossom-tiny는 여전히 하나도 맞히지 못할 수 있으므로 위의 비율은 보여 줄 뿐 약속하지 않습니다.
+# 외운 걸까요, 배운 걸까요? 학습한 질문도 물어봅니다. 평가용 질문이 사실을 얻으려면 모델이 새 표현을 학습한
+# 표현과 이어야 합니다. Bllossom-tiny는 문장 몇백 개만 읽었으므로 두 표현이 함께 가진 단어로만 이을 수
+# 있습니다("개점"과 "문을 열어요"는 겹치는 단어가 없습니다). 사전 학습된 블로썸은 같은 뜻을 여러 방식으로
+# 말하는 글을 많이 읽었습니다. 두 비율의 차이가 모델이 사실로 배우지 못하고 표현으로 외운 부분입니다.
+
+# %%
+share_trained, answers_trained = finetuning.fact_share(sft_model, tokenizer, instructions["train"])
+print(f"right fact after SFT: {share_trained:.0%} of the {len(answers_trained)} training questions, "
+      f"{share_after:.0%} of the {len(answers_after)} held-out ones")
+finetuning.plot_fact_shares(share_before, share_trained, share_after);
+
+# %% [markdown]
+# **Check yourself.** SFT lowered the held-out loss: the model now finds the café's true answers
+# more likely. Before training at most one answer in ten carried the right fact; now the answers to
+# the questions it trained on carry it more often than that. The held-out share is printed, not
+# promised: it measures how far the training carried to new wordings, which depends on what the
+# model knew before.
+#
+# **확인해 보기.** SFT가 평가 손실을 낮췄습니다. 모델이 카페의 올바른 답을 더 그럴듯하게 여깁니다. 학습
+# 전에는 열에 하나 이하만 올바른 사실을 담았고, 이제 학습한 질문에 대한 답은 그보다 자주 사실을 담습니다.
+# 평가용 비율은 보여 줄 뿐 약속하지 않습니다. 학습이 새 표현까지 얼마나 이어졌는지를 재는 값이고, 그것은
+# 모델이 전에 무엇을 알았는지에 달려 있습니다.
 
 # %%
 assert loss_after < loss_before, (loss_before, loss_after)
 assert share_before <= 0.10, share_before
-print(f"loss {loss_before:.2f} -> {loss_after:.2f}, right facts {share_before:.0%} -> {share_after:.0%}")
+assert share_trained > share_before, (share_before, share_trained)
+print(f"loss {loss_before:.2f} -> {loss_after:.2f}; right facts {share_before:.0%} -> "
+      f"{share_trained:.0%} on training questions, {share_after:.0%} on held-out ones")
 
 # %% [markdown]
-# An adapter is saved on its own, without the frozen base: compare its size with the model's.
+# An adapter is saved on its own, without the frozen base: compare its size with the base model's
+# own weights (the wrapped model also holds the adapter, whose parameter names carry `lora_` or
+# `modules_to_save`). A saved table is saved whole, so when the two word tables train, the adapter
+# holds both; on Bllossom-tiny they are almost all of its weights. The last line shows the scale of
+# the same rank-r LoRA on the 8B, where no table trains.
 #
-# 어댑터는 고정된 기반 모델 없이 따로 저장됩니다. 모델 크기와 비교해 봅니다.
+# 어댑터는 고정된 기반 모델 없이 따로 저장됩니다. 기반 모델 자체의 가중치 크기와 비교해 봅니다(감싼 모델에는
+# 어댑터도 들어 있고, 그 파라미터 이름에는 `lora_`나 `modules_to_save`가 붙습니다). 저장하는 표는 통째로
+# 저장되므로 두 단어 표를 학습하면 어댑터에 둘 다 들어가고, Bllossom-tiny에서는 그 두 표가 가중치의 거의
+# 전부입니다. 마지막 줄은 표를 학습하지 않는 8B에서 같은 랭크 r의 LoRA가 얼마나 되는지 보여 줍니다.
 
 # %%
+from transformers import LlamaConfig
+
+from helpers.models.memory import REFERENCE_ARCHITECTURES, llama_parameter_count, lora_parameter_count
+
 sft_model.save_pretrained("runs/06-sft/adapter")
 adapter_mb = finetuning.adapter_megabytes("runs/06-sft/adapter")
-model_mb = sum(p.numel() * p.element_size() for p in sft_model.get_base_model().parameters()) / 1e6
-print(f"adapter on disk: {adapter_mb:.1f} MB; model weights in memory: {model_mb:,.0f} MB")
+model_mb = sum(p.numel() * p.element_size() for name, p in sft_model.named_parameters()
+               if "lora_" not in name and "modules_to_save" not in name) / 1e6
+print(f"adapter on disk: {adapter_mb:.1f} MB; base model weights in memory: {model_mb:,.0f} MB")
+config_8b = LlamaConfig(**REFERENCE_ARCHITECTURES["8b"])  # the 8B's shape, without its weights
+lora_8b = lora_parameter_count(config_8b, plan.rank, finetuning.LINEAR_LAYERS)
+share_8b = lora_8b / llama_parameter_count(config_8b)
+print(f"rank-{plan.rank} LoRA on the 8B: {lora_8b / 1e6:.0f} M parameters ({share_8b:.2%} of the model), "
+      f"{lora_8b * 2 / 1e6:.0f} MB in bf16")
 
 # %% [markdown]
 # ## 4. Preference tuning with DPO · DPO로 선호 학습
@@ -385,7 +427,7 @@ dpo_lora = LoraConfig(r=plan.rank, lora_alpha=2 * plan.rank, lora_dropout=0.0, t
 dpo_args = DPOConfig(
     output_dir="runs/06-dpo", beta=0.1, max_steps=plan.dpo_steps, per_device_train_batch_size=plan.batch_size,
     learning_rate=plan.dpo_learning_rate, lr_scheduler_type="cosine", max_length=plan.max_length,
-    gradient_checkpointing=plan.gradient_checkpointing, bf16=plan.bf16, fp16=plan.fp16, use_cpu=plan.use_cpu,
+    activation_checkpointing=plan.activation_checkpointing, bf16=plan.bf16, fp16=plan.fp16, use_cpu=plan.use_cpu,
     logging_steps=1, save_strategy="no", report_to=[], disable_tqdm=True, seed=0,
 )
 finetuning.check_setup(sft_merged, dpo_lora, dpo_args)
@@ -483,15 +525,15 @@ for question in ["솔바람 커피 한 잔 얼마예요?", "솔바람에 차 몇
 #
 # Bllossom's card lists instruction tuning on data built for Korean language and culture, and human
 # feedback with DPO, applied to the whole 8B model over large instruction and preference sets. Here
-# the same two trainers run on about a hundred instructions and preference pairs, through an adapter of a
-# few million parameters, in minutes. That teaches the model a small closed world (one café) and a style,
+# the same two trainers run on about a hundred instructions and preference pairs, through rank-16 adapters
+# (on the 8B, under 1% of its weights), in minutes on this scale. That teaches the model a small closed world (one café) and a style,
 # not new general abilities; a tiny stand-in only repeats what it was shown. On a real Bllossom the
 # same cells run as QLoRA with the plan's 2e-4 learning rate and three epochs; expect a different
 # loss curve and check the held-out numbers above, not the training log.
 #
 # 블로썸의 모델 카드는 한국어와 한국 문화에 맞춰 만든 데이터로 한 인스트럭션 튜닝과 DPO를 이용한 사람 피드백
 # 학습을 적고 있으며, 이는 큰 인스트럭션·선호 데이터로 8B 모델 전체에 적용되었습니다. 여기서는 같은 두
-# 트레이너를 인스트럭션과 선호 쌍 백여 개로, 수백만 파라미터짜리 어댑터를 통해 몇 분 동안 돌립니다.
+# 트레이너를 인스트럭션과 선호 쌍 백여 개로, 랭크 16 어댑터(8B에서는 가중치의 1% 미만)를 통해 이 규모에서는 몇 분 동안 돌립니다.
 # 그래서 모델은 작은 닫힌 세계(카페 하나)와 말투를 배울 뿐, 새로운 일반 능력을 얻지는 않습니다. 작은 대체
 # 모델은 본 것을 되풀이할 뿐입니다. 실제 블로썸에서는 같은 셀이 계획의 학습률 2e-4와 3 에폭으로 QLoRA 학습을
 # 합니다. 손실 곡선은 다를 것이니, 학습 기록이 아니라 위의 평가 수치를 확인하세요.

@@ -97,8 +97,8 @@ def test_lora_parameter_count_of_the_8b():
 
 def test_training_memory_parts_add_up_and_checkpointing_saves_activations():
     config = REFERENCE_ARCHITECTURES["8b"]
-    full = estimate_training_memory_gb(config, "bfloat16", 16, LINEAR, 8, 512, gradient_checkpointing=False)
-    saved = estimate_training_memory_gb(config, "bfloat16", 16, LINEAR, 8, 512, gradient_checkpointing=True)
+    full = estimate_training_memory_gb(config, "bfloat16", 16, LINEAR, 8, 512, activation_checkpointing=False)
+    saved = estimate_training_memory_gb(config, "bfloat16", 16, LINEAR, 8, 512, activation_checkpointing=True)
     parts = ("weights", "adapters + gradients", "optimizer state", "activations")
     assert full["total"] == pytest.approx(sum(full[p] for p in parts), abs=0.01)
     assert saved["activations"] < full["activations"] / 5
@@ -109,7 +109,7 @@ def test_reference_plans_are_qlora_that_fit():
     plans = finetuning.reference_plans()
     assert len(plans) == 2
     for plan in plans.values():
-        assert plan.four_bit and plan.choice.load_in_4bit and plan.gradient_checkpointing
+        assert plan.four_bit and plan.choice.load_in_4bit and plan.activation_checkpointing
         assert plan.memory["total"] < plan.device_memory_gb
 
 
@@ -213,9 +213,9 @@ def trained(stand_in, tmp_path_factory):
                   report_to=[], disable_tqdm=True, seed=0, lr_scheduler_type="cosine")
     result = {"share_before": finetuning.fact_share(model, tokenizer, held_out)[0]}
     set_seed(0)
-    lora = _lora(r=plan.rank, lora_alpha=2 * plan.rank, modules_to_save=["lm_head"])
-    # a fifth of the facts: three times the notebook's passes gives about two thirds of its updates
-    sft = SFTTrainer(model=model, args=SFTConfig(output_dir=str(out / "sft"), num_train_epochs=3 * plan.sft_epochs,
+    lora = _lora(r=plan.rank, lora_alpha=2 * plan.rank, modules_to_save=["embed_tokens", "lm_head"])
+    # a fifth of the facts: twice the notebook's passes gives about two fifths of its updates
+    sft = SFTTrainer(model=model, args=SFTConfig(output_dir=str(out / "sft"), num_train_epochs=2 * plan.sft_epochs,
                                                  learning_rate=plan.sft_learning_rate, **common),
                      train_dataset=Dataset.from_list([chat(r) for r in train]),
                      eval_dataset=Dataset.from_list([chat(r) for r in held_out]),
@@ -224,6 +224,7 @@ def trained(stand_in, tmp_path_factory):
     sft.train()
     result["loss_after"] = sft.evaluate()["eval_loss"]
     result["share_after"] = finetuning.fact_share(sft.model, tokenizer, held_out)[0]
+    result["share_trained"] = finetuning.fact_share(sft.model, tokenizer, train)[0]
     sft_merged = sft.model.merge_and_unload()
 
     pairs = finetuning.load_preferences()
@@ -251,9 +252,10 @@ def trained(stand_in, tmp_path_factory):
 def test_sft_lowers_held_out_loss_and_raises_the_fact_share(trained):
     assert trained["loss_after"] < trained["loss_before"] - 1.0, trained
     assert trained["share_before"] <= 0.10
-    # Measured here (seeded): 0% -> 8% on these 12 held-out questions; the stand-in learns the answers'
-    # wording long before it generalises to paraphrases, so this asserts the direction, not a target.
+    # The stand-in learns the answers to the wordings it saw long before it generalises to paraphrases,
+    # so held-out asserts the direction, not a target; the trained questions must mostly be right.
     assert trained["share_after"] > trained["share_before"], trained
+    assert trained["share_trained"] >= 0.5, trained
 
 
 def test_dpo_raises_held_out_preference_accuracy(trained):
@@ -274,3 +276,25 @@ def test_merged_and_reloaded_model_gives_the_adapters_outputs(trained):
     tolerance = finetuning.merge_tolerance(trained["plan"])
     assert max((a - b).abs().max().item() for a, b in zip(before, after)) < tolerance
     assert all(torch.equal(a.argmax(-1), b.argmax(-1)) for a, b in zip(before, after))
+
+
+def test_the_lesson_plots_draw_hangul_and_negative_margins_without_missing_glyphs():
+    """Every label must render: a missing glyph is a box on the learner's plot and a warning in the cell."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = [{"step": 1, "loss": 3.0, "rewards/margins": -0.4}, {"step": 2, "loss": 1.0, "rewards/margins": 0.3}]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figures = [finetuning.plot_reward_margins(history, [-0.5, -0.1, 0.2, 0.7]),
+                   finetuning.plot_loss_curve(history, 4.0, 2.0),
+                   finetuning.plot_fact_shares(0.0, 0.84, 0.07)]
+        for figure in figures:
+            figure.canvas.draw()
+            plt.close(figure)
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert not missing, missing

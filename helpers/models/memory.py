@@ -124,7 +124,7 @@ def lora_parameter_count(config, rank: int, target_modules) -> int:
 
 
 def estimate_training_memory_gb(config, precision: str, rank: int, target_modules, batch_size: int,
-                                max_length: int, gradient_checkpointing: bool, extra_trainable: int = 0) -> dict:
+                                max_length: int, activation_checkpointing: bool, extra_trainable: int = 0) -> dict:
     """GPU (or CPU) memory for LoRA/QLoRA training, in GB, part by part, before anything is loaded.
 
     - weights: the frozen base in `precision` ("4bit" for QLoRA, else a dtype);
@@ -132,7 +132,7 @@ def estimate_training_memory_gb(config, precision: str, rank: int, target_module
     - optimizer: AdamW keeps two fp32 numbers for every trainable parameter;
     - activations: 34 bytes per token per hidden unit per layer in 16 bit (Korthikanti et al. 2022,
       "Reducing Activation Recomputation in Large Transformer Models", with fused attention), or only each
-      layer's input when gradient checkpointing recomputes the rest, plus one tile of output-layer logits.
+      layer's input when activation checkpointing recomputes the rest, plus one tile of output-layer logits.
     """
     h, layers, vocab = _get(config, "hidden_size"), _get(config, "num_hidden_layers"), _get(config, "vocab_size")
     parameters = llama_parameter_count(_AsConfig(config))
@@ -140,7 +140,7 @@ def estimate_training_memory_gb(config, precision: str, rank: int, target_module
     weights = estimate_memory_gb(parameters / 1e9, precision, embedding / 1e9)
     trainable = lora_parameter_count(config, rank, target_modules) + extra_trainable
     tokens = batch_size * max_length
-    if gradient_checkpointing:
+    if activation_checkpointing:
         per_token = (2 * layers + ACTIVATION_BYTES_PER_TOKEN_PER_HIDDEN) * h
     else:
         per_token = ACTIVATION_BYTES_PER_TOKEN_PER_HIDDEN * h * layers
