@@ -79,6 +79,11 @@ def test_preference_pair_with_chosen_equal_to_rejected_is_refused(tmp_path):
         finetuning.load_preferences(_write(tmp_path, [good, same]))
 
 
+def test_measuring_no_questions_is_named():
+    with pytest.raises(TutorialError, match="no questions"):
+        finetuning.fact_share(model=None, tokenizer=None, rows=[])
+
+
 def test_politeness_of_korean_replies():
     assert finetuning.is_polite_korean("아메리카노는 4,300원입니다.")
     assert finetuning.is_polite_korean("네, 창가 자리에 있어요!")
@@ -254,6 +259,7 @@ def test_sft_lowers_held_out_loss_and_raises_the_fact_share(trained):
     assert trained["share_before"] <= 0.10
     # The stand-in learns the answers to the wordings it saw long before it generalises to paraphrases,
     # so held-out asserts the direction, not a target; the trained questions must mostly be right.
+    # Measured here (seeded): training questions 100% right, held-out 0% -> 42% (5 of these 12).
     assert trained["share_after"] > trained["share_before"], trained
     assert trained["share_trained"] >= 0.5, trained
 

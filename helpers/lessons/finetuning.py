@@ -159,7 +159,7 @@ def training_plan(choice: ModelChoice, facts: RuntimeFacts, config, four_bit: bo
     if small:
         why += "; a stand-in: small batches at a high learning rate, few DPO steps"
         # at 1e-2 (2e-2 diverged) the stand-in answers 84% of its training questions after 5 epochs and 58%
-        # after 4 (benchmarks/sft_fact_share.py); each epoch costs about 25 s on one CPU core
+        # after 4 (benchmarks/sft_fact_share.py); each epoch costs about 33 s on one CPU core
         sft_epochs, sft_lr, dpo_steps, dpo_lr = 5, 1e-2, 12, 2e-3
     else:
         why += "; a real Bllossom: 3 epochs at 2e-4 (the QLoRA paper's rate)"
@@ -302,6 +302,9 @@ def has_fact(reply: str, keywords) -> bool:
 
 def fact_share(model, tokenizer, rows: list[dict], max_new_tokens: int = 24) -> tuple[float, list[dict]]:
     """Share of questions whose greedy answer carries the right fact, and one table row per question."""
+    if not rows:
+        raise TutorialError("fact_share got no questions: pass a non-empty list of rows, for example "
+                            "instructions['held_out'].")
     replies = answers(model, tokenizer, [row["question"] for row in rows], max_new_tokens)
     table = [{"lang": row["lang"], "question": row["question"], "reply": reply, "fact": row["keywords"][0],
               "right": has_fact(reply, row["keywords"])} for row, reply in zip(rows, replies)]
