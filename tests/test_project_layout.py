@@ -48,9 +48,12 @@ def test_pyproject_lists_the_packages_the_tutorial_needs():
         assert package in extras
 
 
-# Only torch 2.13.0 has a CPU build on this project's offline CI, so its floor is the one we
-# cannot run; it stays low because Colab and Kaggle bring their own CUDA torch.
-UNTESTED_FLOORS = {"torch"}
+UNTESTED_FLOORS: set[str] = set()  # none: torch's floor runs too, as a CUDA build from PyPI on the CPU
+
+
+def test_the_oldest_run_installs_torch_at_its_pinned_floor_first():
+    script = (ROOT / ".ci" / "run-oldest").read_text()
+    assert script.index("-c constraints/oldest.txt torch") < script.index("-c constraints/oldest.txt -e")
 
 
 def test_every_floor_is_pinned_in_the_oldest_constraints():
