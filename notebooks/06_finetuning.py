@@ -457,12 +457,12 @@ finetuning.plot_reward_margins(dpo_trainer.state.log_history, margins);
 # %% [markdown]
 # **Check yourself.** DPO raised the held-out preference accuracy and most held-out margins are
 # positive, while switching the adapter off gives back the reference model. The share of 존댓말 in
-# sampled replies is printed, not checked: with one seeded sample per prompt it moves by a reply or
-# two either way on Bllossom-tiny, so the log-probabilities above are the measure.
+# sampled replies is printed, not checked: it rests on one seeded sample per prompt, a noisier
+# measure than the log-probabilities above, which are what the check uses.
 #
 # **확인해 보기.** DPO가 평가용 선호 정확도를 높였고 평가용 보상 차이 대부분이 양수이며, 어댑터를 끄면 참조
 # 모델로 돌아갑니다. 샘플링한 답 가운데 존댓말 비율은 확인하지 않고 보여 주기만 합니다. 질문마다 시드를 고정한
-# 표본 하나뿐이라 Bllossom-tiny에서는 답 한두 개만큼 오르내리므로, 위의 로그 확률이 기준입니다.
+# 표본 하나에 기대므로 위의 로그 확률보다 흔들림이 큰 측정이고, 확인에는 로그 확률을 씁니다.
 
 # %%
 with dpo_model.disable_adapter():  # the reference model is the SFT model, as before DPO
