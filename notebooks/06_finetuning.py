@@ -331,29 +331,39 @@ print(f"loss {loss_before:.2f} -> {loss_after:.2f}; right facts {share_before:.0
 # An adapter is saved on its own, without the frozen base: compare its size with the base model's
 # own weights (the wrapped model also holds the adapter, whose parameter names carry `lora_` or
 # `modules_to_save`). A saved table is saved whole, so when the two word tables train, the adapter
-# holds both; on Bllossom-tiny they are almost all of its weights. The last line shows the scale of
-# the same rank-r LoRA on the 8B, where no table trains.
+# holds both; on Bllossom-tiny they are almost all of its weights.
 #
 # 어댑터는 고정된 기반 모델 없이 따로 저장됩니다. 기반 모델 자체의 가중치 크기와 비교해 봅니다(감싼 모델에는
 # 어댑터도 들어 있고, 그 파라미터 이름에는 `lora_`나 `modules_to_save`가 붙습니다). 저장하는 표는 통째로
 # 저장되므로 두 단어 표를 학습하면 어댑터에 둘 다 들어가고, Bllossom-tiny에서는 그 두 표가 가중치의 거의
-# 전부입니다. 마지막 줄은 표를 학습하지 않는 8B에서 같은 랭크 r의 LoRA가 얼마나 되는지 보여 줍니다.
+# 전부입니다.
+
+# %%
+sft_model.save_pretrained("runs/06-sft/adapter")
+adapter_mb = finetuning.adapter_megabytes("runs/06-sft/adapter")
+model_mb = sum(p.numel() * p.element_size() for name, p in sft_model.named_parameters()
+               if "lora_" not in name and "modules_to_save" not in name) / 1e6
+print(f"adapter on disk: {adapter_mb:.1f} MB; base model weights in memory: {model_mb:,.0f} MB")
+
+# %% [markdown]
+# For scale: the same rank-r LoRA on the 8B, where no table trains, counted from the 8B's shape alone
+# (a `LlamaConfig`, no weights downloaded). **Check yourself:** it is tens of millions of numbers,
+# under 1% of the model.
+#
+# 규모를 비교해 봅니다. 표를 학습하지 않는 8B에 같은 랭크 r의 LoRA를 달면 몇 개인지, 8B의 모양(`LlamaConfig`,
+# 가중치는 내려받지 않음)만으로 셉니다. **확인해 보기:** 수천만 개이고, 모델의 1% 미만입니다.
 
 # %%
 from transformers import LlamaConfig
 
 from helpers.models.memory import REFERENCE_ARCHITECTURES, llama_parameter_count, lora_parameter_count
 
-sft_model.save_pretrained("runs/06-sft/adapter")
-adapter_mb = finetuning.adapter_megabytes("runs/06-sft/adapter")
-model_mb = sum(p.numel() * p.element_size() for name, p in sft_model.named_parameters()
-               if "lora_" not in name and "modules_to_save" not in name) / 1e6
-print(f"adapter on disk: {adapter_mb:.1f} MB; base model weights in memory: {model_mb:,.0f} MB")
 config_8b = LlamaConfig(**REFERENCE_ARCHITECTURES["8b"])  # the 8B's shape, without its weights
 lora_8b = lora_parameter_count(config_8b, plan.rank, finetuning.LINEAR_LAYERS)
 share_8b = lora_8b / llama_parameter_count(config_8b)
 print(f"rank-{plan.rank} LoRA on the 8B: {lora_8b / 1e6:.0f} M parameters ({share_8b:.2%} of the model), "
       f"{lora_8b * 2 / 1e6:.0f} MB in bf16")
+assert 1e7 <= lora_8b < 1e8 and share_8b < 0.01, (lora_8b, share_8b)
 
 # %% [markdown]
 # ## 4. Preference tuning with DPO · DPO로 선호 학습

@@ -279,6 +279,8 @@ def answers(model, tokenizer, questions: list[str], max_new_tokens: int = 24, ba
     if not settings["do_sample"]:
         settings.update(temperature=None, top_p=None, top_k=None)
     replies = []
+    # Padded by hand: Llama-3's tokenizer has no pad token, and setting one here would change the
+    # learner's tokenizer under the trainers.
     for start in range(0, len(questions), batch_size):
         batch = questions[start:start + batch_size]
         prompts = [_prompt_ids(tokenizer, question, "cpu")["input_ids"][0] for question in batch]
