@@ -159,7 +159,8 @@ def training_plan(choice: ModelChoice, facts: RuntimeFacts, config, four_bit: bo
     if small:
         why += "; a stand-in: small batches at a high learning rate, few DPO steps"
         # with the notebook's settings at 1e-2 (2e-2 diverged), the stand-in answers 84% of its training
-        # questions after 5 epochs and 58% after 4 (seed 0); each epoch costs about 33 s on one CPU core
+        # questions after 5 epochs and 58% after 4 (seed 0); an epoch takes about 22 s on one CPU core and
+        # 15 s on two (benchmarks/finetuning.py)
         sft_epochs, sft_lr, dpo_steps, dpo_lr = 5, 1e-2, 12, 2e-3
     else:
         why += "; a real Bllossom: 3 epochs at 2e-4 (the QLoRA paper's rate)"
