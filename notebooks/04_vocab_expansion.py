@@ -548,9 +548,11 @@ answer_before_saving, new_tokens_written = ask(model, expanded, question)
 print(question, "->", answer_before_saving, f"\n({new_tokens_written} new tokens in the answer)")
 
 # %% [markdown]
-# Save, free, reload.
+# Save to `runs/04-expanded` beside this notebook (the next run overwrites it, so no copies pile up),
+# free the memory, reload.
 #
-# 저장하고, 메모리를 비우고, 다시 불러옵니다.
+# 노트북 옆의 `runs/04-expanded`에 저장하고(다음 실행이 덮어쓰므로 사본이 쌓이지 않습니다), 메모리를 비우고,
+# 다시 불러옵니다.
 
 # %%
 import gc
@@ -558,7 +560,7 @@ import gc
 from transformers import AutoModelForCausalLM
 
 options = helpers.load_options(choice)
-saved = tempfile.mkdtemp(prefix="bllossom-expanded-")
+saved = "runs/04-expanded"
 model.save_pretrained(saved)
 expanded.save_pretrained(saved)
 del model
