@@ -109,6 +109,8 @@ def _make_client_class():
             self._heard_from = msg["parent_header"].get("msg_id")  # the kernel has started this cell
             return super().process_message(msg, cell, cell_index)
 
+        # A private nbclient method, present with this signature in 0.10 and 0.11: pyproject.toml's
+        # nbclient>=0.10,<0.12 keeps pip from installing a release where it has moved.
         async def _async_poll_for_reply(self, msg_id, cell, timeout, task_poll_output_msg,
                                         task_poll_kernel_alive):
             # nbclient reads the reply and the output in two tasks; the output task ends when the

@@ -229,3 +229,28 @@ def test_explorer_runs_headless(model_and_tokenizer, inputs):
     moved, _ = explorer.last
     assert moved is not dist and moved.settings.top_k is None
     assert "TopKLogitsWarper" not in [name for name, _ in moved.stages]
+
+
+def test_a_moved_private_generate_method_names_the_tested_range(model_and_tokenizer, inputs, monkeypatch):
+    """The chain relies on private GenerationMixin methods. A release that removes one, or changes its
+    parameters, gets the tested transformers range and the upgrade command, not an AttributeError."""
+    from transformers.generation.utils import GenerationMixin
+
+    from helpers.errors import TutorialError
+    from helpers.models.versions import tested_ranges
+
+    model, _ = model_and_tokenizer
+    wanted = tested_ranges()["transformers"]
+    monkeypatch.delattr(GenerationMixin, "_get_logits_processor")
+    with pytest.raises(TutorialError, match="_get_logits_processor") as removed:
+        sampling.next_token_distribution(model, inputs, sampling.CARD_SETTINGS)
+    assert f'pip install -U "transformers{wanted}"' in str(removed.value)
+    assert "AttributeError" in str(removed.value)
+
+    def new_signature(self, generation_config, input_ids_seq_length):  # a release that dropped parameters
+        raise AssertionError("never reached: the call passes parameters this signature lacks")
+
+    monkeypatch.setattr(GenerationMixin, "_get_logits_processor", new_signature, raising=False)
+    with pytest.raises(TutorialError, match="TypeError") as changed:
+        sampling.next_token_distribution(model, inputs, sampling.CARD_SETTINGS)
+    assert f"transformers{wanted}" in str(changed.value)

@@ -166,13 +166,22 @@ def sampling_processors(model, settings: SamplingSettings, input_ids, attention_
     """The `LogitsProcessorList` that `model.generate(**settings.generate_kwargs())` builds.
 
     It goes through generate's own steps (merge with the model's generation config, then
-    `_get_logits_processor`), so the chain has generate's processors, in generate's order.
+    `_get_logits_processor`), so the chain has generate's processors, in generate's order. Those
+    steps are private `GenerationMixin` methods that move between transformers releases; when one
+    has moved, the learner gets the tested range and the upgrade command, not an AttributeError.
     """
-    config, _ = model._prepare_generation_config(None, **settings.generate_kwargs())
-    model._prepare_special_tokens(config, True, device=input_ids.device)
-    return model._get_logits_processor(
-        generation_config=config, input_ids_seq_length=input_ids.shape[-1], encoder_input_ids=input_ids,
-        device=input_ids.device, model_kwargs={"attention_mask": attention_mask})
+    from ..models.versions import private_api_message
+
+    try:
+        config, _ = model._prepare_generation_config(None, **settings.generate_kwargs())
+        model._prepare_special_tokens(config, True, device=input_ids.device)
+        return model._get_logits_processor(
+            generation_config=config, input_ids_seq_length=input_ids.shape[-1], encoder_input_ids=input_ids,
+            device=input_ids.device, model_kwargs={"attention_mask": attention_mask})
+    except (AttributeError, TypeError) as error:  # a method gone, renamed or with new parameters
+        raise TutorialError(private_api_message(
+            "transformers", "generate's private logits-processor steps (GenerationMixin._get_logits_processor)",
+            f"{type(error).__name__}: {error}")) from error
 
 
 def apply_processors(processors, input_ids, logits) -> list[tuple[str, object]]:

@@ -56,6 +56,21 @@ def outside_range(versions: dict[str, str], ranges: dict[str, str], names=CHECKE
     return lines
 
 
+def private_api_message(package: str, what: str, problem: str) -> str:
+    """What to say when a private API of `package` that the tutorial relies on has moved: the tested
+    range and the install command, instead of an AttributeError deep inside a lesson."""
+    wanted = tested_ranges().get(_canonical(package), "")
+    try:
+        installed = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        installed = "not installed"
+    fix = f'pip install -U "{package}{wanted}", then restart the kernel' if wanted else \
+        "install the versions pyproject.toml names"
+    return (f"This lesson calls {what}, a private part of {package} that moves between releases, and it "
+            f"failed with {package} {installed} ({problem}). The tutorial is tested with "
+            f"{package}{wanted or ' as pinned in pyproject.toml'}: {fix}.")
+
+
 def loaded_versions(names=CHECKED) -> dict[str, str]:
     """Versions of the packages this Python process has already imported: {name: version}."""
     import sys
