@@ -27,14 +27,6 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert _readme_commands()[1] in ci.splitlines()
 
 
-def test_ci_runs_the_oldest_versions_too_and_fails_when_either_end_fails():
-    """Both ends of the version ranges run in CI: the oldest in its own clone, and its exit status counts."""
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert "git clone" in ci and ".ci/run-oldest" in ci
-    assert 'wait "$oldest_pid" || oldest=$?' in ci and "run_newest || newest=$?" in ci
-    assert "exit $(( newest != 0 ? newest : oldest ))" in ci
-
-
 def test_torch_is_installed_before_the_project():
     for command in _readme_commands():
         assert command.index("torch==2.13.0") < command.index("-e \".[")
