@@ -51,9 +51,13 @@ def outside_range(versions: dict[str, str], ranges: dict[str, str], names=CHECKE
         except InvalidVersion:
             continue
         if not inside:
-            lines.append(f"{name} {installed} is outside the tested range {wanted}: "
-                         f"pip install -U \"{name}{wanted}\", then restart the kernel.")
+            lines.append(f"{name} {installed} is outside the tested range {wanted}: {upgrade_command(name, wanted)}.")
     return lines
+
+
+def upgrade_command(name: str, wanted: str) -> str:
+    """The fix for a package outside its tested range, as a learner types it."""
+    return f'pip install -U "{name}{wanted}", then restart the kernel'
 
 
 def private_api_message(package: str, what: str, problem: str) -> str:
@@ -64,8 +68,7 @@ def private_api_message(package: str, what: str, problem: str) -> str:
         installed = importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         installed = "not installed"
-    fix = f'pip install -U "{package}{wanted}", then restart the kernel' if wanted else \
-        "install the versions pyproject.toml names"
+    fix = upgrade_command(package, wanted) if wanted else "install the versions pyproject.toml names"
     return (f"This lesson calls {what}, a private part of {package} that moves between releases, and it "
             f"failed with {package} {installed} ({problem}). The tutorial is tested with "
             f"{package}{wanted or ' as pinned in pyproject.toml'}: {fix}.")
