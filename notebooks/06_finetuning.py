@@ -331,19 +331,24 @@ print(f"loss {loss_before:.2f} -> {loss_after:.2f}; right facts {share_before:.0
 # An adapter is saved on its own, without the frozen base: compare its size with the base model's
 # own weights (the wrapped model also holds the adapter, whose parameter names carry `lora_` or
 # `modules_to_save`). A saved table is saved whole, so when the two word tables train, the adapter
-# holds both; on Bllossom-tiny they are almost all of its weights.
+# holds both; on Bllossom-tiny they are almost all of its weights. **Check yourself:** the file on disk
+# is at least as large as the trained tables it must hold.
 #
 # 어댑터는 고정된 기반 모델 없이 따로 저장됩니다. 기반 모델 자체의 가중치 크기와 비교해 봅니다(감싼 모델에는
 # 어댑터도 들어 있고, 그 파라미터 이름에는 `lora_`나 `modules_to_save`가 붙습니다). 저장하는 표는 통째로
 # 저장되므로 두 단어 표를 학습하면 어댑터에 둘 다 들어가고, Bllossom-tiny에서는 그 두 표가 가중치의 거의
-# 전부입니다.
+# 전부입니다. **확인해 보기:** 디스크의 파일은 적어도 그 안에 담아야 할 학습된 표만큼 큽니다.
 
 # %%
 sft_model.save_pretrained("runs/06-sft/adapter")
 adapter_mb = finetuning.adapter_megabytes("runs/06-sft/adapter")
 model_mb = sum(p.numel() * p.element_size() for name, p in sft_model.named_parameters()
                if "lora_" not in name and "modules_to_save" not in name) / 1e6
-print(f"adapter on disk: {adapter_mb:.1f} MB; base model weights in memory: {model_mb:,.0f} MB")
+tables_mb = sum(p.numel() * p.element_size() for name, p in sft_model.named_parameters()
+                if "modules_to_save" in name) / 1e6  # the trained copies of the word tables (none on a real Bllossom)
+print(f"adapter on disk: {adapter_mb:.1f} MB ({tables_mb:.1f} MB of it trained word tables); "
+      f"base model weights in memory: {model_mb:,.0f} MB")
+assert adapter_mb >= tables_mb, (adapter_mb, tables_mb)
 
 # %% [markdown]
 # For scale: the same rank-r LoRA on the 8B, where no table trains, counted from the 8B's shape alone
