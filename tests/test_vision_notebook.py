@@ -9,25 +9,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-import pytest
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+
+from helpers import run_notebooks
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_vision.ipynb"
 
 
 def test_notebook_05_runs_on_the_mllama_stand_in(monkeypatch, tmp_path):
-    record = tmp_path / "models.txt"
+    """Run as the main job runs a notebook: a kernel that goes idle without replying (a stall, seen
+    once in CI with both version suites busy) gets a fresh kernel and one retry instead of a
+    15-minute wait for a reply that never comes."""
     monkeypatch.setenv("BLLOSSOM_MODEL", "tiny-mllama")
-    monkeypatch.setenv("BLLOSSOM_RUN_RECORD", str(record))
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(notebook, timeout=900, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    try:
-        client.execute()
-    except CellExecutionError as error:
-        pytest.fail(f"notebook 05 failed on tiny-mllama:\n{error}")
-    assert record.read_text().split() == ["tiny-mllama"]
-    printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+    source = nbformat.read(NOTEBOOK, as_version=4)
+    with open(tmp_path / "run.log", "w", encoding="utf-8") as log:
+        attempt = run_notebooks.execute_once(nbformat.from_dict(source), NOTEBOOK, 900,
+                                             run_notebooks.STALL_AFTER_S, log)
+        if attempt.worth_a_retry:
+            attempt = run_notebooks.execute_once(nbformat.from_dict(source), NOTEBOOK, 900,
+                                                 run_notebooks.STALL_AFTER_S, log)
+    assert attempt.kind == "pass", f"notebook 05 failed on tiny-mllama: {attempt.verdict}"
+    assert attempt.models == ["tiny-mllama"]
+    printed = "".join(output.get("text", "") for cell in attempt.notebook.cells if cell.cell_type == "code"
                       for output in cell.outputs)
     assert "MllamaForConditionalGeneration" in printed
