@@ -212,6 +212,17 @@ def execute_once(notebook, path: Path, time_limit_s: float, stall_after_s: float
     return attempt
 
 
+def execute_with_retry(source, path: Path, time_limit_s: float, stall_after_s: float, log_file) -> list[Attempt]:
+    """Run a fresh copy of `source`; after a stall, time-out or dead kernel (not a failing cell), once more
+    on a fresh kernel. Returns the attempts, the last one the verdict."""
+    import nbformat
+
+    attempts = [execute_once(nbformat.from_dict(source), path, time_limit_s, stall_after_s, log_file)]
+    if attempts[0].worth_a_retry:
+        attempts.append(execute_once(nbformat.from_dict(source), path, time_limit_s, stall_after_s, log_file))
+    return attempts
+
+
 def time_limit_for(name: str, previous: dict) -> float:
     """A limit sized to the notebook: three times its last passing run here plus five minutes for
     a rebuilt stand-in, or DEFAULT_TIME_LIMIT_S for a notebook never passed on this machine."""
@@ -236,10 +247,7 @@ def run_notebook(path: Path, out_dir: Path, time_limit_s: float | None = None,
     logs = out_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"{path.stem}.log", "w", encoding="utf-8") as log_file:
-        attempt = execute_once(nbformat.from_dict(source), path, limit, stall_after_s, log_file)
-        attempts = [attempt]
-        if attempt.worth_a_retry:
-            attempts.append(execute_once(nbformat.from_dict(source), path, limit, stall_after_s, log_file))
+        attempts = execute_with_retry(source, path, limit, stall_after_s, log_file)
     first, last = attempts[0], attempts[-1]
     models = list(dict.fromkeys(m for a in attempts for m in a.models))
     row.update(model=", ".join(models) or "-", seconds=sum(a.seconds for a in attempts),

@@ -72,7 +72,7 @@ TRAINING = dict(vision_images=6000, images=800, turns=4, vision_steps=1200, visi
                 vision_learning_rate=2e-3, epochs=6, batch_size=8, learning_rate=3e-3, head_boost=10,
                 warmup_steps=20, seed=0, threads=1, text_only_share=0.1,
                 patch_weight=1.0, silhouette_weight=1.0, edge_low=0.1, edge_high=0.9, whiten_patches=True,
-                drawn_at=128)  # the longest side, in pixels, training pictures are drawn at
+                drawn_at=vision_samples.TRAINING_LONGEST)  # the longest side training pictures are drawn at
 # Settings that differ per design. tiny-llava-next keeps its earlier recipe (2,400 pictures drawn at
 # 256 pixels, 1,000 stage-1 steps). Trained on tiny-mllama's 6,000 pictures (with 1,700 stage-1 steps
 # and 5 epochs, to stay within three minutes) its held-out shape share rose from 0.60-0.70 to

@@ -244,7 +244,10 @@ def random_scene(rng: random.Random) -> ShapeScene:
     )
 
 
-def training_size(scene: ShapeScene, longest: int = 128) -> tuple[int, int]:
+TRAINING_LONGEST = 128  # pixels: the longest side training pictures are drawn at (see training_size)
+
+
+def training_size(scene: ShapeScene, longest: int = TRAINING_LONGEST) -> tuple[int, int]:
     """The size to draw `scene` at for training: no larger than `longest` pixels a side, same aspect.
 
     The stand-ins' processors shrink every picture to at most 128 pixels a side (Mllama's four
@@ -255,7 +258,7 @@ def training_size(scene: ShapeScene, longest: int = 128) -> tuple[int, int]:
     return max(1, round(scene.width * shrink)), max(1, round(scene.height * shrink))
 
 
-def draw_for_training(scene: ShapeScene, longest: int = 128):
+def draw_for_training(scene: ShapeScene, longest: int = TRAINING_LONGEST):
     """`scene` drawn at its `training_size`."""
     return scene.draw(*training_size(scene, longest))
 
