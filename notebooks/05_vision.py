@@ -569,7 +569,7 @@ workbench.show();
 # **Check yourself.** A handful of unusual pictures: tall and wide, tiny and huge, a small shape off
 # centre, outlines, a dark and a textured background, blur and JPEG. Every model here, stand-in or
 # real, should name the colour of at least 9 in 10 of them. Shape is harder: on pictures drawn this
-# way tiny LLaVA-NeXT still misses a third or more of the shapes and tiny Mllama one in seven (the
+# way tiny LLaVA-NeXT still misses three or four shapes in ten and tiny Mllama one in seven (the
 # test suite measures 200 such pictures and reports it by style and size), so the cell prints how
 # often each model named the shape and checks only that it answered with a shape word. Try a few
 # pictures of your own above and see which ones fool them.
@@ -577,7 +577,7 @@ workbench.show();
 # **확인해 보기.** 특이한 그림 몇 장입니다: 세로로 길거나 가로로 긴 그림, 아주 작거나 아주 큰 그림, 가운데에서
 # 벗어난 작은 도형, 테두리, 어두운 배경과 무늬 배경, 흐림과 JPEG 압축. 대체 모델이든 실제 모델이든 여기 있는
 # 모든 모델이 10장 중 9장 이상에서 색깔을 맞혀야 합니다. 모양은 더 어렵습니다. 이렇게 그린 그림에서는
-# 대체 모델이 아직 모양을 세 번에 한 번 이상(작은 LLaVA-NeXT), 일곱 번에 한 번쯤(작은 Mllama) 틀리므로
+# 대체 모델이 아직 모양을 열 번에 서너 번(작은 LLaVA-NeXT), 일곱 번에 한 번쯤(작은 Mllama) 틀리므로
 # (테스트는 이런 그림 200장을 재고 스타일과 크기별로 보고합니다), 셀은 모델마다 모양을 맞힌 비율을 출력하고
 # 답이 모양 낱말인지만 확인합니다. 위에서 직접 그림을 몇 장 그려 보고 어떤 그림에 속는지 찾아보세요.
 
