@@ -50,8 +50,13 @@ from ..catalog import stand_in_names
 from . import vision_samples
 from .cache import cached_folder, recipe_hash
 from .llama3_tokenizer import VOCAB_SIZE, llama3_vision_template, load_llama3_tokenizer
-from .training import (deterministic_torch, full_vocabulary_loss, hold_then_decay_schedule, training_step,
-                       warmup_cosine_schedule)
+from .training import (
+    deterministic_torch,
+    full_vocabulary_loss,
+    hold_then_decay_schedule,
+    training_step,
+    warmup_cosine_schedule,
+)
 
 IMAGE_TOKEN_ID = 128256  # both real Bllossom vision models put their image token here
 PAD_TOKEN = "<|finetune_right_pad_id|>"  # id 128004, Llama-3.1's padding token
