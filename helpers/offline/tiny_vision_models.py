@@ -87,7 +87,7 @@ TRAINING = dict(vision_images=6000, images=800, turns=4, vision_steps=1200, visi
 # three minutes it gets 1,400 steps on 3,000 pictures. Its language model is the weak link: some
 # seeds (seed 2 of all three recipes tried with this schedule) answer the English "What colour is the
 # shape?" with a shape, perhaps keyed on the word "shape" it shares with the shape questions; the
-# shipped seed 0 does not, under the newest transformers or 5.24.
+# shipped seed 0 does not, with the newest versions or with the oldest we support.
 TRAINING_PER_MODEL = {"tiny-llava-next": {"vision_images": 3000, "vision_steps": 1400},
                       "tiny-mllama": {}}
 GENERATION = dict(bos_token_id=128000, eos_token_id=[128001, 128009], pad_token_id=128004,
