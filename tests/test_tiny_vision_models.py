@@ -173,3 +173,24 @@ def test_without_ipywidgets_the_workbench_is_a_plain_function(stand_in, monkeypa
     assert workbench.widget is None
     result = workbench.show()
     assert result["picture"] == other_pictures.Picture() and len(result["answers"]) == 4
+
+
+def test_the_hold_schedule_keeps_the_full_rate_until_the_decay_then_stops_at_zero():
+    import torch
+
+    from helpers.offline.training import hold_then_decay_schedule
+
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=1.0)
+    schedule = hold_then_decay_schedule(optimizer, total_steps=10, decay_share=0.3)
+    rates = []
+    for _ in range(10):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates[:7] == [1.0] * 7  # held for 70% of the steps
+    assert rates[7:] == pytest.approx([1.0, 2 / 3, 1 / 3])  # then a straight line...
+    assert optimizer.param_groups[0]["lr"] == 0.0  # ...that ends at zero
+    warm = hold_then_decay_schedule(torch.optim.SGD([weight], lr=1.0), total_steps=10, decay_share=0.3,
+                                    warmup_steps=4)
+    assert warm.get_last_lr() == [0.25]
