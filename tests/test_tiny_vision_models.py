@@ -49,12 +49,14 @@ def test_each_stand_in_names_the_colour_of_pictures_drawn_another_way(held_out):
     assert accuracy["colour en"] >= 0.9 and accuracy["colour ko"] >= 0.9, report
 
 
-# Issue #16 asks for 90% on shape too; the stand-ins do not reach it yet. Measured: tiny-llava-next
-# 0.625 en / 0.60 ko, and 0.675 / 0.70 from the same recipe on a build whose float results differed
-# (its recipe is unchanged; see TRAINING_PER_MODEL); tiny-mllama 0.86 / 0.865, and 0.85 / 0.775 under
-# transformers 5.24, the oldest we support. The floor keeps what they reach from slipping back; the
-# expected failure shows the gap, with the table, and turns into a pass once it is closed.
-SHAPE_FLOOR = {"tiny-llava-next": 0.5, "tiny-mllama": 0.72}
+# Issue #16 asks for 90% on shape too; the stand-ins do not reach it in every build yet. Measured
+# (en / ko): tiny-llava-next 0.80 / 0.80 on the shipped seed, 0.86 / 0.865 and 0.81 / 0.805 on seeds 1
+# and 2, 0.84 / 0.85 on the shipped seed in the oldest-versions environment (torch 2.6, Pillow 10);
+# tiny-mllama 0.87 / 0.875, 0.91 / 0.925 on seed 1, 0.875 / 0.85 with torch 2.6 and 0.86 / 0.83 with
+# Pillow 10 and torch 2.13.
+# The floor keeps what they reach from slipping back; the expected failure shows the gap, with the
+# table, and turns into a pass once it is closed.
+SHAPE_FLOOR = {"tiny-llava-next": 0.75, "tiny-mllama": 0.78}
 
 
 def test_each_stand_in_names_the_shape_of_pictures_drawn_another_way(stand_in, held_out):
