@@ -7,8 +7,10 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import urllib.request
+from contextlib import contextmanager
 
 import openai
 import pytest
@@ -105,6 +107,61 @@ def test_port_taken_is_refused_before_starting():
             fake_server(port)
     with pytest.raises(TutorialError, match="between 1 and 65535"):
         serving.check_port_free(70000)
+
+
+@contextmanager
+def not_http_listener():
+    """A port where something that is not an HTTP server answers, as in CI, where a Jupyter kernel
+    took the port a test server had been given and answered its /health poll with ZeroMQ bytes."""
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    squatter.settimeout(0.2)
+    done = threading.Event()
+
+    def answer():
+        while not done.is_set():
+            try:
+                connection, _ = squatter.accept()
+            except OSError:  # the accept timed out, or the socket is closed
+                continue
+            with connection:
+                connection.sendall(b"\xff\x00\x00\x00\x00\x00\x00\x00\x013kernel.status\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        yield squatter.getsockname()[1]
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        squatter.close()
+
+
+def test_a_port_taken_while_the_server_starts_is_named_and_the_server_stopped(monkeypatch):
+    monkeypatch.setattr(serving, "check_port_free", lambda port: port)  # taken after the check: the race
+    with not_http_listener() as port:
+        with pytest.raises(serving.PortTaken, match=f"Port {port} on 127.0.0.1 was taken by another program"):
+            fake_server(port, health_timeout_s=30)
+    assert serving.running_servers() == []
+
+
+def test_start_without_a_port_tries_a_new_free_port_when_one_is_taken(monkeypatch, tmp_path):
+    program = tmp_path / "fake-serve"  # takes `serve MODEL --host H --port P`, as a ServerPlan's command
+    program.write_text(f"#!{sys.executable}\n" + FAKE_SERVER.replace(
+        "int(sys.argv[1])", 'int(sys.argv[sys.argv.index("--port") + 1])'))
+    program.chmod(0o755)
+    monkeypatch.setattr(serving, "check_port_free", lambda port: port)
+    real_free_port = serving.free_port
+    with not_http_listener() as taken:
+        offered = iter([taken])
+        monkeypatch.setattr(serving, "free_port", lambda: next(offered, None) or real_free_port())
+        server = serving.start(serving.ServerPlan(str(program), "unused"), health_timeout_s=30)
+        try:
+            assert server.is_running and server.port != taken
+            assert serving.running_servers() == [server]  # the one that lost the port was stopped
+        finally:
+            server.stop()
 
 
 def test_never_healthy_times_out_stops_it_and_shows_the_log():

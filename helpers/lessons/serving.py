@@ -11,6 +11,7 @@ manager, an `atexit` hook, and on Linux a signal the kernel sends if our process
 from __future__ import annotations
 
 import atexit
+import http.client
 import math
 import os
 import shlex
@@ -36,6 +37,7 @@ from . import chat
 
 HOST = "127.0.0.1"  # the lesson's servers never listen beyond this machine
 LOG_TAIL_LINES = 15
+FREE_PORT_TRIES = 3  # start() with no port: new free ports to try when another program takes one first
 # `transformers serve MODEL` pins the server to MODEL (a request for another model gets a 400) and
 # turns temperature=0 into greedy decoding since 5.18 (read in its source). Its /v1/models names that
 # pinned model only from 5.24: 5.18-5.23 list the hub cache instead, and answer 500 where there is none.
@@ -67,8 +69,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class PortTaken(TutorialError):
+    """Another program listens on the port a server was to use: before it started, or (a race with
+    any program that asks the OS for a free port, such as a Jupyter kernel) while it started."""
+
+
 def check_port_free(port: int) -> int:
-    """The port itself, or a TutorialError if something already listens there."""
+    """The port itself, or PortTaken (a TutorialError) if something already listens there."""
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise TutorialError(f"port must be a whole number between 1 and 65535, not {port!r}.")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -78,7 +85,7 @@ def check_port_free(port: int) -> int:
         try:
             probe.bind((HOST, port))
         except OSError as error:
-            raise TutorialError(
+            raise PortTaken(
                 f"Port {port} on {HOST} is already taken (another server, perhaps one started in an "
                 "earlier run of this notebook). Leave port=None to get a free port, or stop the "
                 "other process.") from error
@@ -244,13 +251,24 @@ class RunningServer:
 
     def wait_until_healthy(self, timeout_s: float = 180.0) -> float:
         """Poll GET /health until it answers 200; seconds it took. On failure the server is
-        stopped and a TutorialError shows the end of its log."""
+        stopped and a TutorialError shows the end of its log (PortTaken if another program took
+        the port while it started)."""
+        try:
+            return self._poll_health(timeout_s)
+        except BaseException:
+            self.stop()  # whatever went wrong, never leave a half-started server behind
+            raise
+
+    def _poll_health(self, timeout_s: float) -> float:
         deadline = time.monotonic() + timeout_s
         while True:
             code = self.process.poll()
             if code is not None:
                 tail = self.log_tail()
-                self.stop()
+                if "address already in use" in tail.lower():
+                    raise PortTaken(f"Port {self.port} on {HOST} was taken by another program while the server "
+                                    f"started, so it exited (code {code}). Start it again: with port=None it "
+                                    f"gets a new free port. The end of its log:\n{tail}")
                 raise TutorialError(f"The server exited (code {code}) before it answered /health. The end "
                                     f"of its log:\n{tail}")
             try:
@@ -258,11 +276,12 @@ class RunningServer:
                     if answer.status == 200:
                         self.ready_after_s = time.perf_counter() - self.started_at
                         return self.ready_after_s
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            # HTTPException: something that is not an HTTP server answered there (seen in CI: a
+            # Jupyter kernel had taken the port); our server will fail to bind and exit, see above
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError):
                 pass
             if time.monotonic() > deadline:
                 tail = self.log_tail()
-                self.stop()
                 raise TutorialError(
                     f"The server did not answer {self.url}/health within {timeout_s:.0f} s, so it was "
                     f"stopped. A big model may need longer (raise health_timeout_s); otherwise the end of "
@@ -364,8 +383,15 @@ def start(plan: ServerPlan, port: int | None = None, health_timeout_s: float = 3
         instead_of.stop()
     if plan.program == "transformers":
         check_transformers_serve()
-    port = free_port() if port is None else port
-    return start_server(plan.command(port), port, health_timeout_s, plan=plan)
+    if port is not None:
+        return start_server(plan.command(port), port, health_timeout_s, plan=plan)
+    for attempt in range(FREE_PORT_TRIES):
+        port = free_port()  # free now; another program may still take it before the server binds
+        try:
+            return start_server(plan.command(port), port, health_timeout_s, plan=plan)
+        except PortTaken:
+            if attempt == FREE_PORT_TRIES - 1:
+                raise
 
 
 def vllm_plan(name: str, tensor_parallel: int = 1, pipeline_parallel: int = 1,
