@@ -2,28 +2,39 @@
 # Run every notebook's code on a CUDA GPU with the offline stand-ins, the way CI runs them on a
 # CPU: first as pick_model chooses (bf16 where compute capability >= 8, fp16 below), then the
 # text notebooks with Bllossom-tiny loaded in 4-bit (needs bitsandbytes; for notebook 06 that is
-# QLoRA: LoRA adapters over a 4-bit base), and the vision notebook on the Mllama stand-in too. Then one multi-device placement: Bllossom-tiny spread over GPU 0 and
-# the CPU by accelerate (device_map="auto" with a max_memory that holds the embeddings and one layer
-# on the GPU), checked against the planned map and against the same model on the CPU alone.
-# Notebook 07 (serving) runs last and alone, because vLLM claims most of the GPU's memory: where vllm
-# is installed its section 6 really starts `vllm serve`.
+# QLoRA: LoRA adapters over a 4-bit base), and the vision notebook on the Mllama stand-in too. Then
+# one multi-device placement: Bllossom-tiny spread over GPU 0 and the CPU by accelerate
+# (device_map="auto" with a max_memory that holds the embeddings and one layer on the GPU), checked
+# against the planned map and against the same model on the CPU alone.
+# Notebook 07 (serving) runs last and alone where vllm is installed, because vLLM claims most of the
+# GPU's memory (its section 6 then really starts `vllm serve`); without vllm it runs beside the others.
 # Prints one line per run and keeps each log.    Usage: bash benchmarks/gpu_check.sh [LOG_FOLDER]
 set -u
+cd "$(dirname "$0")/.."
 logs=${1:-/tmp/gpu-check}
 mkdir -p "$logs"
+# The notebooks run from notebooks/ and import helpers from this checkout, installed or not.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 python3 -c "import torch, transformers; print(torch.cuda.get_device_name(0), 'capability',
 torch.cuda.get_device_capability(0), 'torch', torch.__version__, 'transformers', transformers.__version__)"
+if python3 -c "import vllm" 2>/dev/null; then
+  has_vllm=1; echo "vllm $(python3 -c 'import vllm; print(vllm.__version__)'): notebook 07 serves with vLLM too, alone at the end"
+else
+  has_vllm=0; echo "vllm is not installed: notebook 07 runs on transformers serve only (pip install vllm to check vLLM)"
+fi
 
-# Build the three stand-ins side by side on the CPU (each one alone is single-threaded or small).
+# Bllossom-tiny first (half a minute); the two vision stand-ins (each trains on one CPU thread for two
+# to three minutes) build side by side while the text notebooks already run on the GPU.
 started=$SECONDS
-python3 -c "from helpers.offline.tiny_chat_model import tiny_chat_model_folder as f; f()" >"$logs/build-tiny.log" 2>&1 &
+python3 -c "from helpers.offline.tiny_chat_model import tiny_chat_model_folder as f; f()" >"$logs/build-tiny.log" 2>&1
+echo "Bllossom-tiny built in $((SECONDS - started)) s"
+vision_builds=()
 for name in tiny-llava-next tiny-mllama; do
   python3 -c "from helpers.offline.tiny_vision_models import tiny_vision_model_folder as f; f('$name')" \
     >"$logs/build-$name.log" 2>&1 &
+  vision_builds+=($!)
 done
-wait
-echo "stand-ins built in $((SECONDS - started)) s"
 
 run() {  # run LABEL NOTEBOOK [VAR=VALUE ...]: one notebook as a script, its log and exit code kept
   local label=$1 notebook=$2
@@ -34,18 +45,17 @@ run() {  # run LABEL NOTEBOOK [VAR=VALUE ...]: one notebook as a script, its log
   echo "$? $((SECONDS - begin))" >"$logs/$label.rc"
 }
 # The runs are independent and the stand-ins are tiny, so they share the GPU at once.
-for notebook in notebooks/[0-9][0-9]_*.py; do
-  case $notebook in *07_serving*) continue ;; esac  # runs alone below
-  run "$(basename "$notebook" .py)-as-chosen" "$notebook" &
-done
 for notebook in notebooks/0[1-4]_*.py notebooks/06_*.py; do
+  run "$(basename "$notebook" .py)-as-chosen" "$notebook" &
   run "$(basename "$notebook" .py)-4bit" "$notebook" BLLOSSOM_MODEL=tiny:4bit &
 done
+if [ "$has_vllm" = 0 ]; then run "07_serving-as-chosen" notebooks/07_serving.py & fi
+wait "${vision_builds[@]}"
+echo "vision stand-ins built $((SECONDS - started)) s after the start"
+run "05_vision-as-chosen" notebooks/05_vision.py &
 run "05_vision-mllama" notebooks/05_vision.py BLLOSSOM_VISION_MODEL=tiny-mllama &
 wait
-if python3 -c "import vllm" 2>/dev/null; then echo "vllm $(python3 -c 'import vllm; print(vllm.__version__)'): notebook 07 serves with vLLM too"
-else echo "vllm is not installed: notebook 07 runs on transformers serve only (pip install vllm to check vLLM)"; fi
-run "07_serving-as-chosen" notebooks/07_serving.py
+if [ "$has_vllm" = 1 ]; then run "07_serving-as-chosen" notebooks/07_serving.py; fi
 grep -m1 -E "vLLM does not run here|vllm and .* so vLLM serves|a CUDA GPU and vllm are here" "$logs/07_serving-as-chosen.log"
 
 # One model over two devices: the part accelerate put on each, and the same greedy answer as on the CPU.
