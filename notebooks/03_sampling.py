@@ -614,12 +614,19 @@ exercises.check_top_k_one(only_token, model, inputs)
 
 # %% [markdown]
 # **2.** Find a temperature at which the favourite next token gets more than 90% of the probability.
+# How low you must go depends on how far the favourite's logit is ahead of the runner-up, so it
+# differs between models and number formats: measure, don't guess.
 #
-# **2.** 가장 유력한 다음 토큰이 확률의 90%를 넘게 가져가는 temperature를 찾으세요.
+# **2.** 가장 유력한 다음 토큰이 확률의 90%를 넘게 가져가는 temperature를 찾으세요. 얼마나 낮춰야 하는지는
+# 1등 토큰의 로짓이 2등보다 얼마나 앞서는지에 달려 있어서 모델과 숫자 형식마다 다릅니다. 짐작하지 말고 재어 보세요.
 
 # %% tags=["solution"]
-# Exercise 2 · 문제 2
-sharp_temperature = 0.05
+# Exercise 2 · 문제 2: halve the temperature until the favourite holds more than 90%
+sharp_temperature = 1.0
+while sampling.next_token_distribution(model, inputs, temperature=sharp_temperature, top_k=None).probs.max() <= 0.9:
+    sharp_temperature /= 2
+    assert sharp_temperature > 1e-4, "the two favourite tokens are tied: no temperature separates them"
+print(f"temperature {sharp_temperature:g}")
 
 # %%
 # Check · 확인
