@@ -393,13 +393,36 @@ helpers.show_table([{k: row[k] for k in ("lang", "prompt", "chosen", "rejected")
 # %% [markdown]
 # DPO starts from the instruction-tuned model, as Bllossom's own DPO followed its instruction tuning.
 # We fold the SFT adapter into the weights (`merge_and_unload`, section 5 looks at it closely) so DPO
-# can put a fresh adapter on top.
+# can put a fresh adapter on top. The fold happens in the base's 16-bit (GPU) or float32 (CPU) weights,
+# never in 4-bit ones: after QLoRA, adding the update to weights already rounded to 4 bits and rounding
+# the sum again changes the model (peft warns of rounding errors; on a GPU, Bllossom-tiny's logits
+# moved by up to 10 against the adapter model's). So we load the base once more
+# without 4-bit (`finetuning.merge_choice(plan)`), merge there, save, and load the merged model the way
+# the plan trains it (in 4-bit again for QLoRA).
 #
 # DPO는 인스트럭션 튜닝을 마친 모델에서 시작합니다. 블로썸도 인스트럭션 튜닝 뒤에 DPO를 했습니다. SFT 어댑터를
 # 가중치에 합쳐서(`merge_and_unload`, 5절에서 자세히 봅니다) DPO가 새 어댑터를 그 위에 얹을 수 있게 합니다.
+# 합치기는 4비트가 아니라 기반 모델의 16비트(GPU) 또는 float32(CPU) 가중치에서 합니다. QLoRA 뒤에 이미
+# 4비트로 반올림된 가중치에 업데이트를 더하고 그 합을 다시 반올림하면 모델이 바뀌기 때문입니다(peft도 반올림 오차를
+# 경고하고, GPU에서 Bllossom-tiny의 로짓은 어댑터 모델과 최대 10만큼 달라졌습니다).
+# 그래서 기반 모델을 4비트 없이 한 번 더 불러와(`finetuning.merge_choice(plan)`) 거기서 합치고 저장한 뒤,
+# 계획대로 학습할 형식으로(QLoRA라면 다시 4비트로) 불러옵니다.
 
 # %%
-sft_merged = sft_model.merge_and_unload()
+import gc
+
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+unquantised = finetuning.merge_choice(plan)
+print("merging into:", unquantised)
+base, _ = helpers.load_model(unquantised)
+PeftModel.from_pretrained(base, "runs/06-sft/adapter").merge_and_unload().save_pretrained("runs/06-sft/merged")
+del base  # one extra copy of the model at a time
+gc.collect()
+torch.cuda.empty_cache()  # gives the freed GPU memory back; does nothing without a GPU
+sft_merged = AutoModelForCausalLM.from_pretrained("runs/06-sft/merged", **helpers.load_options(plan.choice))
 
 # %% [markdown]
 # **Before DPO**, on held-out pairs: how often is the chosen reply more likely than the rejected one,
@@ -491,34 +514,40 @@ print(f"preference accuracy {accuracy_before:.0%} -> {accuracy_after:.0%}, 존�
 # ## 5. Use the result · 결과 쓰기
 #
 # For serving, fold the adapter into the weights: `merge_and_unload` adds (alpha/r)·B·A to each W and
-# drops the adapter, so the model runs as fast as the base. First we record the adapter model's
-# logits on a few questions, then merge, save, reload with plain `AutoModelForCausalLM` (no `peft`
-# needed) and compare.
+# drops the adapter, so the model runs as fast as the base. As in section 4 the fold happens without
+# 4-bit: we save the DPO adapter, put it on the SFT-merged weights in `unquantised` precision and
+# record its logits on a few questions, then merge, save, free the memory, reload with plain
+# `AutoModelForCausalLM` (no `peft` needed) and compare.
 #
 # 서비스할 때는 어댑터를 가중치에 합칩니다. `merge_and_unload`는 각 W에 (alpha/r)·B·A를 더하고 어댑터를
-# 없애므로 모델이 기반 모델만큼 빠르게 돕니다. 먼저 어댑터 모델이 몇 질문에 내는 로짓을 기록한 뒤, 병합하고
-# 저장하고, `peft` 없이 평범한 `AutoModelForCausalLM`으로 다시 불러와 비교합니다.
+# 없애므로 모델이 기반 모델만큼 빠르게 돕니다. 4절처럼 4비트 없이 합칩니다. DPO 어댑터를 저장하고, SFT를 합친
+# 가중치를 `unquantised` 정밀도로 불러와 어댑터를 얹고 몇 질문에 대한 로짓을 기록한 뒤, 병합하고 저장하고
+# 메모리를 비운 다음 `peft` 없이 평범한 `AutoModelForCausalLM`으로 다시 불러와 비교합니다.
 
 # %%
-import torch
-from transformers import AutoModelForCausalLM
+dpo_model.save_pretrained("runs/06-dpo/adapter")
+base = AutoModelForCausalLM.from_pretrained("runs/06-sft/merged", **helpers.load_options(unquantised))
+adapter_model = PeftModel.from_pretrained(base, "runs/06-dpo/adapter")
 
 questions = [row["question"] for row in instructions["held_out"][:4]]
-adapter_logits = finetuning.question_logits(dpo_model, tokenizer, questions)
-merged = dpo_model.merge_and_unload()
+adapter_logits = finetuning.question_logits(adapter_model, tokenizer, questions)
+merged = adapter_model.merge_and_unload()
 merged.save_pretrained("runs/06-merged")
 tokenizer.save_pretrained("runs/06-merged")
-reloaded = AutoModelForCausalLM.from_pretrained("runs/06-merged", **helpers.load_options(plan.choice))
+del base, adapter_model, merged  # one extra copy of the model at a time
+gc.collect()
+torch.cuda.empty_cache()
+reloaded = AutoModelForCausalLM.from_pretrained("runs/06-merged", **helpers.load_options(unquantised))
 reloaded_logits = finetuning.question_logits(reloaded, tokenizer, questions)
 difference = max((a - b).abs().max().item() for a, b in zip(adapter_logits, reloaded_logits))
 print(f"largest logit difference, adapter vs merged and reloaded: {difference:.2e}")
 
 # %% [markdown]
 # **Check yourself.** The reloaded merged model gives the adapter model's logits, up to rounding of
-# the weights' precision (4-bit bases round more: merging re-quantises the sum), and the same greedy next tokens.
+# the weights' precision, and the same greedy next tokens.
 #
 # **확인해 보기.** 병합해서 다시 불러온 모델은 가중치 정밀도의 반올림 범위 안에서 어댑터 모델과 같은 로짓을
-# 내고(4비트 기반 모델은 병합할 때 다시 양자화하므로 오차가 더 큽니다), 탐욕적으로 고른 다음 토큰도 같습니다.
+# 내고, 탐욕적으로 고른 다음 토큰도 같습니다.
 
 # %%
 tolerance = finetuning.merge_tolerance(plan)

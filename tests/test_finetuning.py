@@ -118,6 +118,21 @@ def test_reference_plans_are_qlora_that_fit():
         assert plan.memory["total"] < plan.device_memory_gb
 
 
+def test_qlora_adapters_are_merged_into_the_16_bit_base_not_the_4_bit_one():
+    """Folding an adapter into 4-bit weights re-quantises the sum (on a GPU, Bllossom-tiny's merged logits
+    moved by 10.7), so the merge loads the same model without 4-bit, in its 16-bit dtype, on the GPU."""
+    for plan in finetuning.reference_plans().values():
+        unquantised = finetuning.merge_choice(plan)
+        assert plan.choice.load_in_4bit and not unquantised.load_in_4bit
+        assert (unquantised.name, unquantised.source, unquantised.device) == \
+            (plan.choice.name, plan.choice.source, "cuda")
+        assert unquantised.dtype == plan.choice.dtype in ("bfloat16", "float16")
+        assert unquantised.max_memory_gb == ()  # the 4-bit caps would push 16-bit weights off the GPU
+        assert finetuning.merge_tolerance(plan) == 0.25  # 16-bit rounding only: no re-quantisation
+    cpu_plan = finetuning.training_plan(choose_model(CPU), CPU, REFERENCE_ARCHITECTURES["3b"])
+    assert finetuning.merge_choice(cpu_plan) == cpu_plan.choice and finetuning.merge_tolerance(cpu_plan) == 1e-3
+
+
 def test_a_large_gpu_trains_the_8b_in_bf16():
     a100 = RuntimeFacts(gpu_name="A100", compute_capability=(8, 0), gpu_total_gb=80.0, has_bitsandbytes=True)
     # named: with bitsandbytes an 80 GB card is now chosen for the 70B in 4-bit
