@@ -396,7 +396,7 @@ helpers.show_table([{k: row[k] for k in ("lang", "prompt", "chosen", "rejected")
 # can put a fresh adapter on top. The fold happens in the base's 16-bit (GPU) or float32 (CPU) weights,
 # never in 4-bit ones: after QLoRA, adding the update to weights already rounded to 4 bits and rounding
 # the sum again changes the model (peft warns of rounding errors; on a GPU, Bllossom-tiny's logits
-# moved by up to 10 against the adapter model's). So we load the base once more
+# moved by as much as 10.7 against the adapter model's). So we load the base once more
 # without 4-bit (`finetuning.merge_choice(plan)`), merge there, save, and load the merged model the way
 # the plan trains it (in 4-bit again for QLoRA).
 #
@@ -404,7 +404,7 @@ helpers.show_table([{k: row[k] for k in ("lang", "prompt", "chosen", "rejected")
 # 가중치에 합쳐서(`merge_and_unload`, 5절에서 자세히 봅니다) DPO가 새 어댑터를 그 위에 얹을 수 있게 합니다.
 # 합치기는 4비트가 아니라 기반 모델의 16비트(GPU) 또는 float32(CPU) 가중치에서 합니다. QLoRA 뒤에 이미
 # 4비트로 반올림된 가중치에 업데이트를 더하고 그 합을 다시 반올림하면 모델이 바뀌기 때문입니다(peft도 반올림 오차를
-# 경고하고, GPU에서 Bllossom-tiny의 로짓은 어댑터 모델과 최대 10만큼 달라졌습니다).
+# 경고하고, GPU에서 Bllossom-tiny의 로짓은 어댑터 모델과 10.7만큼까지 달라졌습니다).
 # 그래서 기반 모델을 4비트 없이 한 번 더 불러와(`finetuning.merge_choice(plan)`) 거기서 합치고 저장한 뒤,
 # 계획대로 학습할 형식으로(QLoRA라면 다시 4비트로) 불러옵니다.
 
