@@ -50,10 +50,12 @@ def test_each_stand_in_names_the_colour_of_pictures_drawn_another_way(held_out):
 
 
 # Issue #16 asks for 90% on shape too; the stand-ins do not reach it in every build yet. Measured
-# (en / ko): tiny-llava-next 0.80 / 0.80 on the shipped seed, 0.86 / 0.865 and 0.81 / 0.805 on seeds 1
-# and 2, 0.84 / 0.85 on the shipped seed in the oldest-versions environment (torch 2.6, Pillow 10);
-# tiny-mllama 0.87 / 0.875, 0.91 / 0.925 on seed 1, 0.875 / 0.85 with torch 2.6 and 0.86 / 0.83 with
-# Pillow 10 and torch 2.13.
+# (en / ko, 200 held-out pictures, after "What is the shape?" left the training questions):
+# tiny-llava-next 0.825 / 0.83 on the shipped seed, 0.84 / 0.84, 0.77 / 0.795, 0.84 / 0.86 and
+# 0.845 / 0.835 on seeds 1-4, 0.855 / 0.865 on the shipped seed in the oldest-versions environment
+# (torch 2.6, Pillow 10); tiny-mllama 0.865 / 0.865, 0.925 / 0.91 on seed 1 and 0.845 / 0.815 with
+# torch 2.6. Builds differ with the CPU too: before that change the shipped seed gave
+# tiny-llava-next 0.80 / 0.80 on one machine and 0.85 / 0.87 on another, same versions.
 # The floor keeps what they reach from slipping back; the expected failure shows the gap, with the
 # table, and turns into a pass once it is closed.
 SHAPE_FLOOR = {"tiny-llava-next": 0.75, "tiny-mllama": 0.78}
@@ -88,6 +90,22 @@ def test_training_pictures_have_the_variety_the_held_out_test_asks_for():
         assert 0.05 < share < 0.7, (feature, share)
     assert sum(max(s.background) < 80 for s in scenes) > 0.1 * len(scenes)  # dark backgrounds
     assert {s.position for s in scenes} == set(vision_samples.POSITIONS)
+
+
+def test_no_training_question_is_another_kinds_question_with_words_left_out():
+    """A two-layer language model told "What is the shape?" (shape) from "What colour is the shape?"
+    (colour) only in some builds: one answered the colour question with a shape half the time."""
+    def within(short: list[str], long: list[str]) -> bool:  # short's words appear in long, in order
+        words = iter(long)
+        return all(word in words for word in short)
+
+    for language in ("en", "ko"):
+        asked = [(kind, question.split()) for kind, by_language in vision_samples.QUESTIONS.items()
+                 for question in by_language[language]]
+        for kind, words in asked:
+            for other_kind, other_words in asked:
+                if kind != other_kind:
+                    assert not within(words, other_words), (" ".join(words), " ".join(other_words))
 
 
 def test_pictures_are_reproducible_from_their_seed():

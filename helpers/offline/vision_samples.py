@@ -38,10 +38,14 @@ POSITIONS = {
 # A few words that may be written on a shape, so that a sign with text on it still reads as a shape.
 LABELS = ["출구", "정지", "서울", "안내", "입구", "EXIT", "STOP", "OK", "A1", "카페"]
 
+# No question is another kind's question with a word left out. "What is the shape?" (a shape question)
+# is "What colour is the shape?" without "colour": with it among the shape questions, one tiny-llava-next
+# build in three answered that colour question with a shape half the time (seed 2: colour en 0.505);
+# with "Name the shape." instead, 0.99, and the other builds kept their scores.
 QUESTIONS = {
     "colour": {"en": ["What colour is the shape?", "What color is this shape?", "What colour is it?"],
                "ko": ["도형의 색깔은?", "이 도형은 무슨 색이에요?", "무슨 색인가요?"]},
-    "shape": {"en": ["What shape is this?", "Which shape do you see?", "What is the shape?"],
+    "shape": {"en": ["What shape is this?", "Which shape do you see?", "Name the shape."],
               "ko": ["이 도형은 무슨 모양이에요?", "어떤 도형인가요?", "도형의 모양은?"]},
     "position": {"en": ["Where is the shape?", "Where is the shape in the picture?"],
                  "ko": ["도형은 어디에 있어요?", "도형의 위치는?"]},
