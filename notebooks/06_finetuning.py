@@ -23,7 +23,8 @@
 #   *held-out, paraphrased* questions: loss and the share of answers that carry the right fact;
 # - preference tuning with `trl`'s `DPOTrainer`: polite 존댓말 chosen over 반말, measured as held-out
 #   preference accuracy, reward margins and the share of sampled replies in 존댓말;
-# - merging the adapter (`merge_and_unload`), saving, reloading and checking that nothing changed;
+# - merging the adapter (`merge_and_unload`) into 16-bit or float32 weights, never 4-bit ones, saving,
+#   reloading and checking that nothing changed;
 # - on a GPU, the same cells as QLoRA (a 4-bit base), with a training-memory estimate first.
 #
 # **배울 내용**
@@ -33,7 +34,7 @@
 #   쓴* 질문으로 잰 손실과 올바른 사실을 담은 답의 비율
 # - `trl`의 `DPOTrainer`로 하는 선호 학습: 반말보다 존댓말을 고르도록 학습하고, 평가용 선호 정확도·보상
 #   차이·존댓말로 답한 비율로 측정하기
-# - 어댑터 병합(`merge_and_unload`), 저장, 다시 불러오기, 결과가 그대로인지 확인하기
+# - 어댑터를 4비트가 아닌 16비트나 float32 가중치에 병합하기(`merge_and_unload`), 저장, 다시 불러오기, 결과가 그대로인지 확인하기
 # - GPU에서는 같은 셀이 QLoRA(4비트 기반 모델)로 실행되고, 학습 전에 학습 메모리를 먼저 추정합니다
 #
 # **Hardware · 하드웨어**: any machine. On a CPU (or offline) the cells fine-tune *Bllossom-tiny*
