@@ -94,7 +94,7 @@ def test_training_pictures_have_the_variety_the_held_out_test_asks_for():
 
 def test_no_training_question_is_another_kinds_question_with_words_left_out():
     """A two-layer language model told "What is the shape?" (shape) from "What colour is the shape?"
-    (colour) only in some builds: one answered the colour question with a shape half the time."""
+    (colour) only in some builds: one got the colour question right only half the time."""
     def within(short: list[str], long: list[str]) -> bool:  # short's words appear in long, in order
         words = iter(long)
         return all(word in words for word in short)
