@@ -34,7 +34,7 @@
 # free T4s hold Vision-8B in fp16 together.
 # Measured: the whole notebook ran in about 90 s on a 2-core CPU shared with other jobs (this
 # project's CI machine, `python -m helpers.run_notebooks 05`), with tiny-llava-next already built
-# (section 11 also asks tiny-mllama, built once, in two to three minutes, when it is missing).
+# (section 11 also asks tiny-mllama, built once, in two to five minutes, when it is missing).
 # 어떤 컴퓨터에서도 실행됩니다. CPU(또는 오프라인)에서는 이 컴퓨터에서 색깔 도형 그림으로 직접 학습한
 # 작은 LLaVA-NeXT를 씁니다(`BLLOSSOM_VISION_MODEL=tiny-mllama`로 작은 Mllama를 고를 수 있습니다). 무료 Colab
 # T4에서는 fp16 AICA-5B를, 24 GB 이상 GPU에서는 bf16 Vision-8B를 불러옵니다.
@@ -568,19 +568,22 @@ workbench.show();
 # %% [markdown]
 # **Check yourself.** A handful of unusual pictures: tall and wide, tiny and huge, a small shape off
 # centre, outlines, a dark and a textured background, blur and JPEG. Every model here, stand-in or
-# real, should name the colour of at least 9 in 10 of them. Shape is harder: on pictures drawn this
-# way both stand-ins still miss one or two shapes in ten (the test suite measures 200 such pictures
-# and reports it by style and size), so the cell prints how often each model named the shape and
-# checks only that at least 9 answers in 10 are shape words (a stand-in built with another PyTorch
-# version once answered one shape question in twelve with a colour). Try a few pictures of your own
-# above and see which ones fool them.
+# real, should name the colour of at least 9 in 10 of them. Shape is harder: on 200 pictures drawn
+# this way both stand-ins name the shape more than 9 times in 10 (the test suite measures it and
+# reports it by style and size), but these six include hard ones (a small shape on a checkerboard,
+# a picture 40 pixels wide, a tilted square). So the cell prints how often each model named the
+# shape and checks that at least 2 answers in 3 name the right shape and 9 in 10 name a shape at all
+# (a stand-in built with another PyTorch version once answered one shape question in twelve with a
+# colour). Try a few pictures of your own above and see which ones fool them.
 #
 # **확인해 보기.** 특이한 그림 몇 장입니다: 세로로 길거나 가로로 긴 그림, 아주 작거나 아주 큰 그림, 가운데에서
 # 벗어난 작은 도형, 테두리, 어두운 배경과 무늬 배경, 흐림과 JPEG 압축. 대체 모델이든 실제 모델이든 여기 있는
-# 모든 모델이 10장 중 9장 이상에서 색깔을 맞혀야 합니다. 모양은 더 어렵습니다. 이렇게 그린 그림에서는
-# 두 대체 모델 모두 아직 모양을 열 번에 한두 번 틀리므로(테스트는 이런 그림 200장을 재고 스타일과
-# 크기별로 보고합니다), 셀은 모델마다 모양을 맞힌 비율을 출력하고 답의 10개 중 9개 이상이 모양 낱말인지만
-# 확인합니다(다른 PyTorch 버전으로 만든 대체 모델이 모양 질문 12개 중 하나에 색깔로 답한 적이 있습니다).
+# 모든 모델이 10장 중 9장 이상에서 색깔을 맞혀야 합니다. 모양은 더 어렵습니다. 이렇게 그린 그림 200장에서
+# 두 대체 모델 모두 모양을 10번 중 9번 넘게 맞히지만(테스트가 재고 스타일과 크기별로 보고합니다), 이 여섯
+# 장에는 어려운 그림(체크무늬 위의 작은 도형, 폭 40픽셀 그림, 기울어진 사각형)이 들어 있습니다. 그래서 셀은
+# 모델마다 모양을 맞힌 비율을 출력하고, 답의 3개 중 2개 이상이 맞는 모양인지와 10개 중 9개 이상이 모양
+# 낱말인지 확인합니다(다른 PyTorch 버전으로 만든 대체 모델이 모양 질문 12개 중 하나에 색깔로 답한 적이
+# 있습니다).
 # 위에서 직접 그림을 몇 장 그려 보고 어떤 그림에 속는지 찾아보세요.
 
 # %%
@@ -605,6 +608,7 @@ for name in readers:
           f"{len(shape)} right ({shape_words} answers name a shape)")
     assert sum(colour) >= 0.9 * len(colour), (name, [row for row in rows if row["model"] == name])
     assert shape_words >= 0.9 * len(shape), (name, shape)
+    assert sum(row["right"] for row in shape) >= 2 / 3 * len(shape), (name, shape)
 
 # %% [markdown]
 # ## 12. What the stand-ins can and cannot see · 대체 모델이 볼 수 있는 것과 없는 것
@@ -612,7 +616,7 @@ for name in readers:
 # | | stand-ins (tiny LLaVA-NeXT, tiny Mllama) | real models (Vision-8B, AICA-5B) |
 # |---|---|---|
 # | colour of one shape | five names: red, green, blue, yellow, purple (right more than 9 times in 10 on pictures drawn another way) | any colour, in words |
-# | shape | circle, square, triangle (right 8 or 9 times in 10 on pictures drawn another way; small shapes worst) | any object, scene or layout |
+# | shape | circle, square, triangle (right more than 9 times in 10 on pictures drawn another way; small shapes worst) | any object, scene or layout |
 # | position | left, right, top, bottom, centre | where things are, relative to each other |
 # | text in a picture | cannot read it (answers with a colour or shape) | reads Korean and English text |
 # | photos, charts, several objects | cannot: only one shape on a background was ever shown | describes them, answers questions |
@@ -621,7 +625,7 @@ for name in readers:
 # | | 대체 모델(작은 LLaVA-NeXT, 작은 Mllama) | 실제 모델(Vision-8B, AICA-5B) |
 # |---|---|---|
 # | 도형 하나의 색깔 | 다섯 가지: 빨간색, 초록색, 파란색, 노란색, 보라색(다르게 그린 그림에서 10번 중 9번 넘게 맞힘) | 어떤 색이든 말로 |
-# | 모양 | 원, 사각형, 삼각형(다르게 그린 그림에서 10번 중 8~9번 정도 맞힘. 작은 도형이 가장 어려움) | 어떤 물체, 장면, 배치든 |
+# | 모양 | 원, 사각형, 삼각형(다르게 그린 그림에서 10번 중 9번 넘게 맞힘. 작은 도형이 가장 어려움) | 어떤 물체, 장면, 배치든 |
 # | 위치 | 왼쪽, 오른쪽, 위쪽, 아래쪽, 가운데 | 물체끼리의 위치 관계까지 |
 # | 그림 속 글자 | 읽지 못합니다(색깔이나 모양으로 답합니다) | 한국어와 영어 글자를 읽습니다 |
 # | 사진, 차트, 여러 물체 | 못 합니다: 배경 위의 도형 하나만 보고 배웠습니다 | 설명하고 질문에 답합니다 |

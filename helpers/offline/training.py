@@ -49,9 +49,9 @@ def warmup_cosine_schedule(optimizer, warmup_steps: int, total_steps: int):
 def hold_then_decay_schedule(optimizer, total_steps: int, decay_share: float, warmup_steps: int = 0):
     """Linear warm-up over `warmup_steps` (none when 0), the full learning rate until (1 - `decay_share`)
     of the steps, then a straight line to zero at `total_steps`. A skill that training finds late
-    (the vision towers start to read shape only after about 400 of their 1,200 steps) then learns at
-    full speed, where a cosine would have cut the rate by a quarter by then and by half at mid-way;
-    the decay still settles the weights at the end."""
+    (the vision towers start to read shape only after about 400 stage-1 steps, and keep improving
+    until the end) then learns at full speed, where a cosine would be at half the rate mid-way; the
+    decay still settles the weights at the end."""
     import torch
 
     hold = round(total_steps * (1 - decay_share))
