@@ -28,7 +28,7 @@ else
 fi
 
 # Bllossom-tiny first (half a minute); the two vision stand-ins (each trains on one CPU thread for two
-# to three minutes) build side by side while the text notebooks already run on the GPU.
+# to five minutes) build side by side while the text notebooks already run on the GPU.
 started=$SECONDS
 python3 -c "from helpers.offline.tiny_chat_model import tiny_chat_model_folder as f; f()" >"$logs/build-tiny.log" 2>&1
 echo "Bllossom-tiny built in $((SECONDS - started)) s"
